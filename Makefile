@@ -1,0 +1,53 @@
+# aufacial: two commands on a fresh machine (see README):
+#   make demo   create .venv, install, run the main job on the embedded synthetic data
+#   make test   create .venv, install, check notebooks == package, run every notebook and every pytest test
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_OUT ?= runs/demo
+
+.PHONY: install demo test drift nbtest pytest export clean-nbs readme bench
+
+$(STAMP): pyproject.toml
+	@command -v $(PY) >/dev/null || { echo "error: $(PY) not found; set PY=/path/to/python3.11"; exit 1; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q --no-deps "facenet-pytorch==2.6.0"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## README command 1: set up and run the main job on the embedded synthetic data.
+demo: install
+	$(BIN)/aufacial-demo --out $(DEMO_OUT)
+
+## README command 2: every test.
+test: install drift nbtest pytest
+
+## nbdev-export and nbdev-clean must leave the tree as committed: notebooks and package never drift apart.
+drift: install
+	@before=$$( (git status --porcelain=v1 -uall -- aufacial nbs README.md; git diff -- aufacial nbs README.md) | md5sum); \
+	$(BIN)/nbdev-export; $(BIN)/nbdev-clean; $(BIN)/python scripts/nb2readme.py nbs/index.ipynb README.md; \
+	after=$$( (git status --porcelain=v1 -uall -- aufacial nbs README.md; git diff -- aufacial nbs README.md) | md5sum); \
+	if [ "$$before" != "$$after" ]; then echo "drift check FAILED: nbdev-export/nbdev-clean/README generation changed these files:"; \
+	  git status --short -- aufacial nbs README.md; exit 1; fi; echo "drift check passed: export, clean and README leave the tree unchanged"
+
+## Every notebook, with `slow` and `cuda` cells skipped (tst_flags); fails if no notebook ran.
+nbtest: install
+	@n=$$(ls nbs/[0-9]*.ipynb | grep -v _draft | wc -l); [ "$$n" -gt 0 ] || { echo "no notebooks found"; exit 1; }; \
+	echo "nbdev-test: $$n notebooks"; \
+	$(BIN)/nbdev-test --timing --n-workers 2 && echo "nbdev-test: $$n notebooks passed, 0 failed"
+
+pytest: install
+	$(BIN)/python -m pytest tests -q -n 2 --dist loadfile
+
+export: install
+	$(BIN)/nbdev-export && $(BIN)/nbdev-clean && $(BIN)/python scripts/nb2readme.py nbs/index.ipynb README.md
+
+bench: install
+	$(BIN)/python scripts/bench.py
