@@ -139,7 +139,9 @@ def default_device() -> torch.device:
     if env: return torch.device(env)
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
-# %% ../nbs/00_core.ipynb #75066bdf
+# %% ../nbs/00_core.ipynb #e23bd679
+_UMASK = os.umask(0); os.umask(_UMASK)  # read once: the process umask, for files made with mkstemp
+
 @contextlib.contextmanager
 def atomic_write(path, mode: str = 'wb', **kwargs):
     "Open a temporary file beside `path` for writing; on success it replaces `path` atomically, on error it is removed."
@@ -150,6 +152,7 @@ def atomic_write(path, mode: str = 'wb', **kwargs):
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
             f.flush(); os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the permissions open() would
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
@@ -164,6 +167,7 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
