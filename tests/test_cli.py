@@ -1,0 +1,153 @@
+"""The console scripts end to end on tiny settings, `apply` on a real video, and the streaming memory bound of `apply`.
+
+Until pyproject.toml lists the scripts, each one is run through a launcher file that does exactly what a console-script
+wrapper does (`sys.exit(<function>())` as `__main__`), so fastcore's `call_parse` parses `sys.argv`."""
+import csv, json, os, subprocess, sys
+from pathlib import Path
+import pytest
+from conftest import ROOT, SHARED
+
+SCRIPTS = {'synth': 'synth', 'cache': 'cache', 'pretrain': 'pretrain', 'finetune': 'finetune', 'evaluate': 'evaluate',
+           'demo': 'demo', 'apply': 'apply'}
+
+def script(tmp_path, name, *args, timeout=900):
+    "Run aufacial-<name> (the installed console script if present, else a launcher) with `args`; returns the process."
+    exe = Path(sys.executable).parent / f'aufacial-{name}'
+    if exe.exists(): cmd = [str(exe)]
+    else:
+        launcher = tmp_path / f'aufacial_{name}.py'
+        launcher.write_text(f'import sys\nfrom aufacial.cli import {SCRIPTS[name]}\nsys.exit({SCRIPTS[name]}())\n')
+        cmd = [sys.executable, str(launcher)]
+    env = {**os.environ, 'OMP_NUM_THREADS': '2', 'PYTHONWARNINGS': 'ignore'}
+    return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp_path)
+
+@pytest.fixture(scope='module')
+def stages(tmp_path_factory):
+    "synth -> cache -> pretrain -> finetune through the console scripts, on 4 tiny subjects."
+    d = tmp_path_factory.mktemp('cli')
+    r = script(d, 'synth', '--out', d / 'data', '--n-subjects', 4, '--n-frames', 100, '--size', 64)
+    assert r.returncode == 0, r.stderr
+    r = script(d, 'cache', '--data', d / 'data', '--out', d / 'cache', '--size', 32)
+    assert r.returncode == 0, r.stderr
+    r = script(d, 'pretrain', '--cache', d / 'cache', '--data', d / 'data', '--out', d / 'tc', '--epochs', 1)
+    assert r.returncode == 0, r.stderr
+    r = script(d, 'finetune', '--cache', d / 'cache', '--data', d / 'data', '--out', d / 'ft', '--checkpoint', d / 'tc' / 'encoder.pth',
+               '--label-fraction', 0.05)
+    assert r.returncode == 0, r.stderr
+    return d
+
+def test_help_of_every_script(tmp_path):
+    for name in SCRIPTS:
+        r = script(tmp_path, name, '--help', timeout=300)
+        assert r.returncode == 0, (name, r.stderr)
+        assert 'usage' in r.stdout.lower(), name
+
+def test_stages_write_config_and_metrics(stages):
+    d = stages
+    assert json.loads((d / 'data' / 'synth.json').read_text())['n_subjects'] == 4
+    assert (d / 'data' / 'Videos_LeftCamera').is_dir()
+    st = json.loads((d / 'cache' / 'stage.json').read_text())
+    assert st['shards'] == 4 and st['faces'] == 400
+    assert (d / 'tc' / 'encoder.pth').exists() and json.loads((d / 'tc' / 'stage.json').read_text())['method'] == 'temporal_contrastive'
+    m = json.loads((d / 'ft' / 'metrics.json').read_text())
+    assert set(m['test_subjects']).isdisjoint(json.loads((d / 'tc' / 'stage.json').read_text())['train_subjects'])
+    assert -1 <= m['icc_mean'] <= 1
+    assert (d / 'ft' / 'model.pth').exists() and (d / 'ft' / 'run.json').exists()
+
+def test_rerun_skips_finished_stages(stages):
+    d = stages
+    before = (d / 'ft' / 'model.pth').stat().st_mtime_ns
+    r = script(d, 'synth', '--out', d / 'data', '--n-subjects', 4, '--n-frames', 100, '--size', 64)
+    assert r.returncode == 0 and 'skipped' in r.stdout, r.stdout + r.stderr
+    r = script(d, 'finetune', '--cache', d / 'cache', '--data', d / 'data', '--out', d / 'ft', '--checkpoint', d / 'tc' / 'encoder.pth',
+               '--label-fraction', 0.05)
+    assert r.returncode == 0, r.stderr
+    assert (d / 'ft' / 'model.pth').stat().st_mtime_ns == before
+    r = script(d, 'synth', '--out', d / 'data', '--n-subjects', 5, '--n-frames', 100, '--size', 64)
+    assert r.returncode != 0 and 'synth.json' in r.stderr
+
+def test_apply_csv_columns(stages, tmp_path):
+    d = stages
+    vid = next((d / 'data' / 'Videos_LeftCamera').glob('*.avi'))
+    out = tmp_path / 'a.csv'
+    r = script(tmp_path, 'apply', vid, d / 'ft' / 'model.pth', '--out', out)
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 100
+    assert [int(x['frame']) for x in rows] == list(range(100))
+    assert abs(float(rows[20]['timestamp']) - 1.0) < 1e-3             # 20 fps
+    cols = rows[0].keys()
+    assert {'AU12_r', 'AU12_c', 'AU01_r', 'AU26_c', 'face', 'face_score'} <= set(cols)
+    for x in rows:
+        if x['face'] == '1':
+            v = float(x['AU12_r']); assert 0 <= v <= 5
+            assert x['AU12_c'] == ('1' if v >= 2 else '0')
+    assert out.with_suffix('.png').stat().st_size > 1000
+    assert not list(tmp_path.glob('.*.part*'))                          # nothing half-written
+
+def test_apply_bad_input_names_the_file(stages, tmp_path):
+    d = stages
+    vid = next((d / 'data' / 'Videos_LeftCamera').glob('*.avi'))
+    r = script(tmp_path, 'apply', tmp_path / 'missing.mp4', d / 'ft' / 'model.pth')
+    assert r.returncode != 0 and 'missing.mp4' in r.stderr, r.stderr
+    bad = tmp_path / 'bad.pth'; bad.write_bytes(b'garbage')
+    r = script(tmp_path, 'apply', vid, bad, '--out', tmp_path / 'x.csv')
+    assert r.returncode != 0 and 'bad.pth' in r.stderr, r.stderr
+    assert not (tmp_path / 'x.csv').exists()
+    r = script(tmp_path, 'apply', vid, d / 'tc' / 'encoder.pth', '--out', tmp_path / 'y.csv')   # an encoder, not a regressor
+    assert r.returncode != 0 and 'encoder.pth' in r.stderr, r.stderr
+
+def test_apply_real_video_with_and_without_face(stages, tmp_path):
+    p = SHARED / 'data' / 'real_faces' / 'face_noface.mov'
+    if not p.exists(): pytest.skip(f'{p} is absent (a fresh clone has no ../shared): real-video test skipped')
+    out = tmp_path / 'real.csv'
+    r = script(tmp_path, 'apply', p, stages / 'ft' / 'model.pth', '--out', out)
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 169
+    faces = [x['face'] for x in rows]
+    assert '1' in faces and '0' in faces, 'the clip has frames with and without a face'
+    for x in rows:
+        if x['face'] == '0': assert x['AU12_r'] == '' and x['AU12_c'] == '' and x['face_score'] == ''
+        else: assert x['AU12_r'] != ''
+    ts = [float(x['timestamp']) for x in rows]
+    assert all(b > a for a, b in zip(ts, ts[1:]))
+
+def _peak_rss_mb(tmp_path, video, ckpt):
+    code = ('import resource, sys\nfrom aufacial.cli import apply_video\n'
+            f'apply_video({str(video)!r}, {str(ckpt)!r}, {str(tmp_path / (video.stem + ".csv"))!r}, plot=False, detector="none")\n'
+            'print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n')
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    return float(r.stdout.strip().splitlines()[-1])
+
+def test_apply_streams_in_bounded_memory(stages, tmp_path):
+    "Peak memory of apply on a 2,000-frame 256x256 video (~390 MB decoded) stays within 80 MB of a 200-frame one."
+    import torch
+    from aufacial.synthetic import make_videos, write_video
+    base = make_videos(1, 20, seed=3, size=256)[0].frames
+    def frames(n):
+        for i in range(n): yield base[i % 20]
+    short, long = tmp_path / 'short.avi', tmp_path / 'long.avi'
+    write_video(short, frames(200)); write_video(long, frames(2000))
+    ck = stages / 'ft' / 'model.pth'
+    a, b = _peak_rss_mb(tmp_path, short, ck), _peak_rss_mb(tmp_path, long, ck)
+    assert b - a < 80, f'peak RSS grew from {a:.0f} MB (200 frames) to {b:.0f} MB (2000 frames)'
+    n = sum(1 for _ in open(tmp_path / 'long.csv')) - 1
+    assert n == 2000
+
+def test_demo_end_to_end(tmp_path):
+    "The README command on smaller data: every stage, a results table, config and metrics beside the outputs; a re-run is quick."
+    r = script(tmp_path, 'demo', '--out', tmp_path / 'demo', '--n-subjects', 4, '--n-frames', 120, timeout=1500)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert '| model | labels | mean ICC(3,1)' in r.stdout
+    d = tmp_path / 'demo'
+    s = json.loads((d / 'demo.json').read_text())
+    assert set(s['wall_s']) == {'synth', 'cache', 'evaluate', 'apply'}
+    for f in ('config.json', 'runs.csv', 'scores.csv', 'table.csv', 'table.md', 'summary.json', 'figures/au_icc.png', 'figures/timeline.png'):
+        assert (d / 'eval' / f).exists(), f
+    assert Path(s['apply_csv']).exists()
+    r2 = script(tmp_path, 'demo', '--out', tmp_path / 'demo', '--n-subjects', 4, '--n-frames', 120, timeout=900)
+    assert r2.returncode == 0, r2.stderr[-3000:]
+    assert 'skipped' in r2.stdout
+    assert json.loads((d / 'demo.json').read_text())['wall_s']['evaluate'] < s['wall_s']['evaluate']
