@@ -203,11 +203,11 @@ class FrameDataset(_CacheTargets, torch.utils.data.Dataset):
         j, t = self.index[i]
         return self.cache.read(self.keys[j], slice(t, t + 1))[0], self.targets[j][t]
 
-# %% ../nbs/03a_clips.ipynb #a1a360d4
+# %% ../nbs/03a_clips.ipynb #f3ed7947
 def to_float01(b):
-    "Batch transform: (x uint8 [...], y) -> (x float32 in [0, 1], y)."
-    x, y = b
-    return (x.float().div_(255) if x.dtype == torch.uint8 else x), y
+    "Batch transform for every loader in the project: each uint8 tensor of the batch tuple (images [B, ..., 3, H, W]) -> float32 in [0, 1]; other items unchanged."
+    return tuple(t.float().div_(255) if isinstance(t, torch.Tensor) and t.dtype == torch.uint8 else t for t in b)
+
 
 class EpochDataLoader(DataLoader):
     "A fastai DataLoader that tells its dataset the epoch (`set_epoch`) before each pass."
