@@ -35,7 +35,7 @@ def main():
     ap.add_argument('--size', type=int, default=112)
     ap.add_argument('--batch', type=int, default=256)
     ap.add_argument('--gpu-batch', type=int, default=2048)
-    ap.add_argument('--reps', type=int, default=3)
+    ap.add_argument('--reps', type=int, default=10)
     ap.add_argument('--threads', type=int, nargs='+', default=[1, 2])
     ap.add_argument('--tree-subjects', type=int, default=12)
     ap.add_argument('--tree-frames', type=int, default=2000)
