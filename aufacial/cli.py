@@ -102,7 +102,7 @@ def cache(
     "Detect/align every frame and store the crops (resumable)."
     cache_stage(data, out, size, margin, overwrite)
 
-# %% ../nbs/14_cli.ipynb #03e52402
+# %% ../nbs/14_cli.ipynb #4b9724ab
 def cached_videos(cache_dir, data, subjects=None) -> list:
     "LabelledVideo per record of tree `data` found in the cache `cache_dir` (subjects filter optional)."
     import numpy as np, torch
@@ -117,8 +117,10 @@ def cached_videos(cache_dir, data, subjects=None) -> list:
     if not out: raise ValueError(f'subjects: none of {subjects} is in {cache_dir}')
     return out
 
-def synthetic_sources(data, videos) -> list:
-    "SynthVideos of the synthetic tree `data` (regenerated from `synth.json`) for the subjects of `videos`, frames replaced by their crops."
+def synthetic_sources(data, videos, align: bool = False) -> list:
+    """SynthVideos of the synthetic tree `data` (regenerated from `synth.json`) for the subjects of `videos`: with `align`
+    the generator's own frames (person-independent pretraining then aligns them on their landmarks), otherwise the
+    frames replaced by the cached crops."""
     import dataclasses
     from aufacial.core import DataFormatError
     from aufacial.synthetic import make_videos
@@ -128,10 +130,10 @@ def synthetic_sources(data, videos) -> list:
     out = []
     for v in videos:
         if v.subject not in gen: raise DataFormatError(Path(data) / 'synth.json', f'subject {v.subject} is not among the generated ones')
-        out.append(dataclasses.replace(gen[v.subject], frames=v.frames))
+        out.append(gen[v.subject] if align else dataclasses.replace(gen[v.subject], frames=v.frames))
     return out
 
-# %% ../nbs/14_cli.ipynb #cd94f94c
+# %% ../nbs/14_cli.ipynb #dd27c835
 def _fold_videos(cache_dir, data, folds: str, fold: int):
     from aufacial.evaluation import fold_plan
     vids = cached_videos(cache_dir, data)
@@ -148,7 +150,7 @@ def pretrain_stage(cache_dir, data, out, method: str = 'temporal_contrastive', p
     cfg = eval_config(preset)
     if epochs: cfg = cfg.replace(pretrain=cfg.pretrain.replace(epochs=epochs))
     tr, _ = _fold_videos(cache_dir, data, cfg.folds, fold)
-    src = synthetic_sources(data, tr) if method == 'person_independent' else tr
+    src = synthetic_sources(data, tr, cfg.pi.align) if method == 'person_independent' else tr
     t0 = time.time()
     ck = pretrain_method(method, cfg, src, out, quiet=quiet)
     _write_json(Path(out) / 'stage.json', dict(method=method, preset=preset, fold=fold, train_subjects=[v.subject for v in tr],
@@ -186,7 +188,7 @@ def evaluate_stage(cache_dir, data, out, preset: str = 'tiny', methods: str = ''
     if seeds: kw['seeds'] = tuple(int(s) for s in seeds.split(',') if s.strip())
     cfg = eval_config(preset, **kw)
     vids = cached_videos(cache_dir, data)
-    synth = synthetic_sources(data, vids) if 'person_independent' in cfg.methods + cfg.curve_methods else None
+    synth = synthetic_sources(data, vids, cfg.pi.align) if 'person_independent' in cfg.methods + cfg.curve_methods else None
     res = run_protocol(cfg, vids, out, synth_videos=synth, quiet=quiet, progress=progress)
     figs = save_report(res, cfg, vids, out)
     _say(table_markdown(res['table'])); _say(f'evaluate: results in {out} ({", ".join(p.name for p in figs)}); {res["wall_s"]:.0f}s')

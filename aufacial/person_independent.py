@@ -29,7 +29,7 @@ from .clips import to_float01
 __all__ = ['PersonIndependentConfig', 'CrossIdentityClips', 'cross_identity_dls', 'PersonIndependentModel', 'LossPartsCallback',
            'pretrain_person_independent', 'show_cross_identity', 'load_au_split']
 
-# %% ../nbs/09_person_independent.ipynb #db8448c0
+# %% ../nbs/09_person_independent.ipynb #6ff4a0cd
 @dataclass
 class PersonIndependentConfig(Config):
     "Margin temporal contrast + cross-identity reconstruction: `encoder`, AU/identity split sizes, decoder width, loss weights, clip length, crop size."
@@ -48,6 +48,8 @@ class PersonIndependentConfig(Config):
     recon_frames: int = 2        # K frames per clip reconstructed each step
     clip_len: int = 8
     size: int = 112
+    clip_stride: int = 0         # training clips start every clip_stride frames (0: clip_len // 2)
+    align: bool = False          # True: inputs and targets are face crops aligned on their landmarks (as aufacial.evaluation.aligned_crops)
 
     def __post_init__(self):
         self.encoder = _sub_config(self.encoder, EncoderConfig, 'encoder')
@@ -64,6 +66,8 @@ class PersonIndependentConfig(Config):
         for n in ('w_margin', 'w_cross', 'w_self'): check_float(n, getattr(self, n), lo=0)
         check_int('clip_len', self.clip_len, lo=3); check_int('size', self.size, lo=16)
         check_int('recon_frames', self.recon_frames, 1, self.clip_len)
+        check_int('clip_stride', self.clip_stride, lo=0)
+        if not isinstance(self.align, bool): raise ValueError(f'align must be a bool, got {self.align!r}')
         if self.encoder.temporal == 'transformer' and self.encoder.positions == 'learned' and self.clip_len > self.encoder.max_len:
             raise ValueError(f'clip_len ({self.clip_len}) exceeds encoder.max_len ({self.encoder.max_len})')
 
@@ -85,14 +89,16 @@ class PersonIndependentConfig(Config):
         "Full size for a GPU: ResNet-18 (width 64) frame encoder, 512-wide code split 256 + 256, 112 px, 8-frame clips."
         return cls(**{**dict(encoder=EncoderConfig(temporal='none'), au_dim=256, id_dim=256, decoder_base=32, clip_len=8, size=112), **kw})
 
-# %% ../nbs/09_person_independent.ipynb #3ed1f419
+# %% ../nbs/09_person_independent.ipynb #8174cccc
 class CrossIdentityClips(torch.utils.data.Dataset):
     """Clips of `clip_len` frames (every `stride`) from synthetic videos, each with a partner frame of another subject,
     `recon_frames` positions and the exact targets rendered by `aufacial.synthetic.render_faces` (no nuisance).
     Item: (clip uint8 [T, 3, S, S], frame_B uint8 [3, S, S], idx int64 [K], targets uint8 [2, K, 3, S, S]);
-    targets[0, k] = B showing A's AUs at idx[k] in B's pose, targets[1, k] = A at idx[k] rendered clean."""
+    targets[0, k] = B showing A's AUs at idx[k] in B's pose, targets[1, k] = A at idx[k] rendered clean.
+    align: frames and targets become crops aligned on their landmarks (`aufacial.align.align_faces`, 5-point template;
+    targets are rendered at the videos' frame size, then aligned on the landmarks the renderer returns)."""
     def __init__(self, videos, clip_len: int, size: int, recon_frames: int = 2, stride: int | None = None, seed: int = 0,
-                 render_batch: int = 256):
+                 render_batch: int = 256, align: bool = False):
         from aufacial.synthetic import render_faces, IdentityParams
         T, K = check_int('clip_len', clip_len, lo=1), check_int('recon_frames', recon_frames, 1, clip_len)
         stride = check_int('stride', stride or T, lo=1)
@@ -100,7 +106,13 @@ class CrossIdentityClips(torch.utils.data.Dataset):
         for i, v in enumerate(videos):
             for k in ('frames', 'aus_float', 'pose', 'identity'):
                 if not hasattr(v, k): raise ValueError(f'videos[{i}] has no .{k}: CrossIdentityClips needs aufacial.synthetic.SynthVideo objects')
-        self.frames = [_frames_of(v, size) for v in videos]
+        if align:
+            from aufacial.align import align_faces
+            sizes = {tuple(v.frames.shape[-2:]) for v in videos}
+            if len(sizes) != 1: raise ValueError(f'align=True needs videos of one frame size, got {sorted(sizes)}')
+            self.frames = [torch.cat([align_faces(v.frames[a:a + render_batch], v.landmarks[a:a + render_batch], size=size)
+                                      for a in range(0, len(v), render_batch)]) for v in videos]
+        else: self.frames = [_frames_of(v, size) for v in videos]
         self.index = [(i, s) for i, f in enumerate(self.frames) for s in range(0, len(f) - T + 1, stride)]
         if not self.index: raise ValueError(f'no video has clip_len={T} frames')
         g = np.random.default_rng(seed)
@@ -119,10 +131,11 @@ class CrossIdentityClips(torch.utils.data.Dataset):
             poses += [B.pose[f].expand(K, 6), A.pose[s + t]]
             blinks += [bl, bl]
         ident, aus, poses, blinks = IdentityParams.cat(ids), torch.cat(aus).float(), torch.cat(poses).float(), torch.cat(blinks).float()
-        out = []
+        out, rsize = [], videos[0].frames.shape[-1] if align else size
         for a in range(0, len(aus), render_batch):
             sl = slice(a, a + render_batch)
-            out.append(render_faces(ident[sl], aus[sl], poses[sl], size=size, nuisance=None, blink=blinks[sl])[0])
+            im, lm = render_faces(ident[sl], aus[sl], poses[sl], size=rsize, nuisance=None, blink=blinks[sl])
+            out.append(align_faces(im, lm, size=size) if align else im)
         self.targets = torch.cat(out).view(n, 2, K, 3, size, size)
         self.T, self.K, self.size = T, K, size
 
@@ -139,8 +152,10 @@ def cross_identity_dls(videos, cfg: PersonIndependentConfig, bs: int = 16, valid
     targets [B, 2, K, 3, S, S]), images as floats in [0, 1] on the device; validation on `valid_videos` (default: the
     first two training videos)."""
     bs = check_int('bs', bs, lo=1)
-    train = CrossIdentityClips(videos, cfg.clip_len, cfg.size, cfg.recon_frames, stride or max(1, cfg.clip_len // 2), seed)
-    valid = CrossIdentityClips(valid_videos if valid_videos is not None else videos[:2], cfg.clip_len, cfg.size, cfg.recon_frames, cfg.clip_len, seed + 1)
+    train = CrossIdentityClips(videos, cfg.clip_len, cfg.size, cfg.recon_frames, stride or cfg.clip_stride or max(1, cfg.clip_len // 2),
+                               seed, align=cfg.align)
+    valid = CrossIdentityClips(valid_videos if valid_videos is not None else videos[:2], cfg.clip_len, cfg.size, cfg.recon_frames,
+                               cfg.clip_len, seed + 1, align=cfg.align)
     kw = dict(after_batch=to_float01, device=device)
     dl_t = FaDataLoader(train, bs=bs, shuffle=True, drop_last=len(train) > bs, **kw)
     dl_t.rng.seed(seed)

@@ -29,7 +29,7 @@ __all__ = ['TemporalContrastiveConfig', 'VideoClips', 'unlabelled_clip_dls', 'ov
            'two_view_projections_naive', 'pretrain_temporal_contrastive', 'video_features', 'au_probe',
            'identity_probe', 'pca_2d_naive', 'pca_2d', 'representation_report', 'plot_feature_maps']
 
-# %% ../nbs/08_temporal_contrastive.ipynb #90c259b1
+# %% ../nbs/08_temporal_contrastive.ipynb #feeef76f
 def _sub_config(value, cls, name):
     "A nested config given as a dict (from JSON or a checkpoint) or as the config itself -> the config."
     if isinstance(value, dict): return cls.from_dict(value, source=name)
@@ -47,6 +47,7 @@ class TemporalContrastiveConfig(Config):
     ignore_radius: int = 0       # drop same-clip negatives within this many steps (0: every other step is a negative)
     clip_len: int = 16           # T: frames per view
     max_shift: int = 2           # views are cut at offsets 0..max_shift of a (clip_len + max_shift)-frame window
+    frame_step: int = 1          # video frames between consecutive clip frames (1: consecutive; k: subsample by k)
     size: int = 112              # face crop size in pixels
 
     def __post_init__(self):
@@ -58,7 +59,7 @@ class TemporalContrastiveConfig(Config):
         check_int('proj_hidden', self.proj_hidden, lo=1); check_int('proj_dim', self.proj_dim, lo=1)
         check_float('tau', self.tau, lo=1e-4); check_int('ignore_radius', self.ignore_radius, lo=0)
         check_int('clip_len', self.clip_len, lo=2); check_int('max_shift', self.max_shift, lo=0)
-        check_int('size', self.size, lo=16)
+        check_int('size', self.size, lo=16); check_int('frame_step', self.frame_step, lo=1)
         if self.max_shift >= self.clip_len: raise ValueError(f'max_shift ({self.max_shift}) must be smaller than clip_len ({self.clip_len})')
         if self.encoder.temporal == 'transformer' and self.encoder.positions == 'learned' and self.window > self.encoder.max_len:
             raise ValueError(f'clip_len + max_shift ({self.window}) exceeds encoder.max_len ({self.encoder.max_len})')
@@ -86,7 +87,7 @@ class TemporalContrastiveConfig(Config):
         "Full size for a GPU: ResNet-18 (width 64), 4-block transformer of width 512, 112 px, 16-frame views."
         return cls(**{**dict(encoder=EncoderConfig(), clip_len=16, max_shift=2, size=112), **kw})
 
-# %% ../nbs/08_temporal_contrastive.ipynb #383ab478
+# %% ../nbs/08_temporal_contrastive.ipynb #32c05fe2
 def _frames_of(v, size: int | None = None) -> torch.Tensor:
     "A video given as a tensor uint8 [N, 3, H, W] or an object with `.frames` -> uint8 [N, 3, size, size] (resized if needed)."
     f = v.frames if hasattr(v, 'frames') else v
@@ -97,15 +98,19 @@ def _frames_of(v, size: int | None = None) -> torch.Tensor:
     return f
 
 class VideoClips(torch.utils.data.Dataset):
-    "Windows of `window` frames from videos (uint8 [N_i, 3, S, S] each): item k -> (clip uint8 [window, 3, S, S], k int64)."
-    def __init__(self, videos, window: int, stride: int | None = None, size: int | None = None, random: bool = False, seed: int = 0):
-        self.window = check_int('window', window, lo=1)
-        self.stride = check_int('stride', stride if stride is not None else window, lo=1)
+    """Windows of `window` frames, taken every `step` video frames, from videos (uint8 [N_i, 3, S, S] each): item k ->
+    (clip uint8 [window, 3, S, S], k int64). A window spans (window - 1) * step + 1 video frames; starts lie on a grid
+    every `stride` video frames (default: one span), jittered inside their cell when `random`."""
+    def __init__(self, videos, window: int, stride: int | None = None, size: int | None = None, random: bool = False, seed: int = 0,
+                 step: int = 1):
+        self.window, self.step = check_int('window', window, lo=1), check_int('step', step, lo=1)
+        self.span = (self.window - 1) * self.step + 1
+        self.stride = check_int('stride', stride if stride is not None else self.span, lo=1)
         self.frames = [_frames_of(v, size) for v in videos]
         if not self.frames: raise ValueError('videos is empty')
-        short = [i for i, f in enumerate(self.frames) if len(f) < self.window]
-        if short: raise ValueError(f'videos {short[:5]} have fewer than window={self.window} frames')
-        self.index = [(i, s) for i, f in enumerate(self.frames) for s in range(0, len(f) - self.window + 1, self.stride)]
+        short = [i for i, f in enumerate(self.frames) if len(f) < self.span]
+        if short: raise ValueError(f'videos {short[:5]} have fewer than {self.span} frames (window={self.window} every step={self.step})')
+        self.index = [(i, s) for i, f in enumerate(self.frames) for s in range(0, len(f) - self.span + 1, self.stride)]
         self.random, self.rng = random, np.random.default_rng(seed)
 
     def __len__(self): return len(self.index)
@@ -113,18 +118,20 @@ class VideoClips(torch.utils.data.Dataset):
     def __getitem__(self, k):
         i, s = self.index[k]
         if self.random:   # jitter the start inside [s, s + stride), staying inside the video
-            s = int(self.rng.integers(s, min(s + self.stride, len(self.frames[i]) - self.window + 1)))
-        return self.frames[i][s:s + self.window], torch.tensor(k)
+            s = int(self.rng.integers(s, min(s + self.stride, len(self.frames[i]) - self.span + 1)))
+        return self.frames[i][s:s + self.span:self.step], torch.tensor(k)
 
 def unlabelled_clip_dls(videos, cfg: TemporalContrastiveConfig, bs: int = 16, valid_videos=None, stride: int | None = None,
                         seed: int = 0, device=None) -> DataLoaders:
     """fastai DataLoaders of unlabelled clips: batches (x, k) with x float [B, cfg.window, 3, cfg.size, cfg.size] in [0, 1].
     videos: list of uint8 [N, 3, H, W] (or objects with `.frames`); training windows start at random offsets every
-    `stride` frames (default: half a window); validation uses `valid_videos` (default: the first training video) on a fixed grid."""
+    `stride` video frames (default: half a window's span); clip frames are `cfg.frame_step` video frames apart; validation
+    uses `valid_videos` (default: the first training video) on a fixed grid."""
     bs = check_int('bs', bs, lo=1)
-    stride = stride or max(1, cfg.window // 2)
-    train = VideoClips(videos, cfg.window, stride, cfg.size, random=True, seed=seed)
-    valid = VideoClips(valid_videos if valid_videos is not None else videos[:1], cfg.window, cfg.window, cfg.size)
+    span = (cfg.window - 1) * cfg.frame_step + 1
+    stride = stride or max(1, span // 2)
+    train = VideoClips(videos, cfg.window, stride, cfg.size, random=True, seed=seed, step=cfg.frame_step)
+    valid = VideoClips(valid_videos if valid_videos is not None else videos[:1], cfg.window, span, cfg.size, step=cfg.frame_step)
     kw = dict(after_batch=to_float01, device=device)
     dl_t = FaDataLoader(train, bs=bs, shuffle=True, drop_last=len(train) > bs, **kw)
     dl_t.rng.seed(seed)
