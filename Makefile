@@ -38,10 +38,15 @@ drift: install
 	  git status --short -- aufacial nbs README.md; exit 1; fi; echo "drift check passed: export, clean and README leave the tree unchanged"
 
 ## Every notebook, with `slow` and `cuda` cells skipped (tst_flags); fails if no notebook ran.
+## Each notebook runs in its own process, as in its own kernel: nbdev-test's worker pool runs several notebooks in one
+## process, where a class a notebook defines (e.g. 06's EncoderConfig) shadows the package's for the next notebook.
 nbtest: install
-	@n=$$(ls nbs/[0-9]*.ipynb | grep -v _draft | wc -l); [ "$$n" -gt 0 ] || { echo "no notebooks found"; exit 1; }; \
-	echo "nbdev-test: $$n notebooks"; \
-	$(BIN)/nbdev-test --timing --n-workers 2 && echo "nbdev-test: $$n notebooks passed, 0 failed"
+	@files=$$(ls nbs/*.ipynb | grep -v -e '/_' -e '_draft'); n=$$(echo "$$files" | grep -c . || true); \
+	[ "$$n" -gt 0 ] || { echo "no notebooks found"; exit 1; }; \
+	echo "nbdev-test: $$n notebooks, each in its own process, 2 at a time"; \
+	failed=$$(echo "$$files" | xargs -P 2 -I{} sh -c '$(BIN)/nbdev-test "{}" --timing >&2 || echo "{}"'); \
+	if [ -n "$$failed" ]; then echo "nbdev-test FAILED:" $$failed; exit 1; fi; \
+	echo "nbdev-test: $$n notebooks passed, 0 failed"
 
 pytest: install
 	$(BIN)/python -m pytest tests -q -n 2 --dist loadfile
