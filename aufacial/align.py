@@ -118,7 +118,7 @@ def similarity_transform(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
     t = my[:, 0] - c[:, None] * (R @ mx[:, 0, :, None])[..., 0]
     return torch.cat([c[:, None, None] * R, t[..., None]], 2).float()
 
-# %% ../nbs/03_align.ipynb #5495dd6f
+# %% ../nbs/03_align.ipynb #f025d4f7
 def _norm_matrix(w: int, h: int, device, dtype) -> torch.Tensor:
     "Pixel-centre coordinates -> grid_sample's normalised coordinates (align_corners=False), as a 3x3 matrix."
     return torch.tensor([[2.0 / w, 0, 1.0 / w - 1], [0, 2.0 / h, 1.0 / h - 1], [0, 0, 1]], device=device, dtype=dtype)
@@ -157,12 +157,18 @@ def warp_affine(images: torch.Tensor, M: torch.Tensor, size: int, padding: str =
     return out * ok[:, None, None, None].to(out.dtype)
 
 def align_faces(images: torch.Tensor, landmarks: torch.Tensor, size: int = 112, margin: float = 0.1, points: str = '5',
-                out_dtype: torch.dtype = torch.uint8, return_transform: bool = False):
+                out_dtype: torch.dtype = torch.uint8, return_transform: bool = False, batch: int = 0):
     """Warp each image so its landmarks land on the canonical template. images: [B, 3, H, W] uint8 (0-255) or float (0-1),
     landmarks: [B, P, 2] pixel coords (P in 5, 66, 68) -> crops [B, 3, size, size] (`out_dtype`: uint8, or float in 0-1),
-    plus M: [B, 2, 3] if `return_transform`. Runs on `images.device`; rows with non-finite landmarks are all zero."""
-    size = check_int('size', size, 1)
+    plus M: [B, 2, 3] if `return_transform`. Runs on `images.device`; rows with non-finite landmarks are all zero.
+    batch > 0: work through `batch` images at a time (a whole video without its float copy in memory; same result)."""
+    size, batch = check_int('size', size, 1), check_int('batch', batch, 0)
     if images.ndim != 4 or images.shape[1] != 3: raise ValueError(f'images must have shape [B, 3, H, W], got {tuple(images.shape)}')
+    if batch and len(images) > batch:
+        lm = check_landmarks(landmarks, len(images))
+        parts = [align_faces(images[a:a + batch], lm[a:a + batch], size, margin, points, out_dtype, True) for a in range(0, len(images), batch)]
+        out, M = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+        return (out, M) if return_transform else out
     lm = check_landmarks(landmarks, len(images)).to(images.device)
     M = alignment_matrices(lm, size, margin, points)
     x = images.float() / 255 if images.dtype == torch.uint8 else images.float()

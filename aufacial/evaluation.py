@@ -130,7 +130,7 @@ def method_config(method: str, cfg: EvalConfig, fraction: float, seed: int) -> t
     freeze = cfg.pretrained_freeze if method in PRETRAINED else 'full'
     return cfg.sparse.replace(label_fraction=f, label_seed=seed, freeze=freeze), cfg.finetune.replace(seed=seed)
 
-# %% ../nbs/13_evaluation.ipynb #119417f3
+# %% ../nbs/13_evaluation.ipynb #357820a0
 def aligned_crops(videos, size: int = 64, margin: float = 0.1, batch: int = 512) -> list[LabelledVideo]:
     """Synthetic videos (`.frames` uint8 [N, 3, H, W], `.landmarks` [N, 68, 2], `.aus` [N, A]) -> `LabelledVideo`s of face
     crops aligned on their landmarks (`aufacial.align.align_faces`, 5-point template): frames uint8 [N, 3, size, size]."""
@@ -138,9 +138,8 @@ def aligned_crops(videos, size: int = 64, margin: float = 0.1, batch: int = 512)
     for i, v in enumerate(videos):
         for k in ('frames', 'landmarks', 'aus', 'subject'):
             if not hasattr(v, k): raise ValueError(f'videos[{i}] has no .{k} (expected aufacial.synthetic.SynthVideo)')
-        f, lm = v.frames, v.landmarks
-        crops = torch.cat([align_faces(f[a:a + batch], lm[a:a + batch], size=size, margin=margin) for a in range(0, len(f), batch)])
-        out.append(LabelledVideo(v.subject, crops, torch.as_tensor(v.aus).float()))
+        out.append(LabelledVideo(v.subject, align_faces(v.frames, v.landmarks, size=size, margin=margin, batch=batch),
+                                 torch.as_tensor(v.aus).float()))
     return out
 
 # %% ../nbs/13_evaluation.ipynb #2072e474

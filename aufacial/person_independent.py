@@ -89,7 +89,7 @@ class PersonIndependentConfig(Config):
         "Full size for a GPU: ResNet-18 (width 64) frame encoder, 512-wide code split 256 + 256, 112 px, 8-frame clips."
         return cls(**{**dict(encoder=EncoderConfig(temporal='none'), au_dim=256, id_dim=256, decoder_base=32, clip_len=8, size=112), **kw})
 
-# %% ../nbs/09_person_independent.ipynb #8174cccc
+# %% ../nbs/09_person_independent.ipynb #8b1f3a49
 class CrossIdentityClips(torch.utils.data.Dataset):
     """Clips of `clip_len` frames (every `stride`) from synthetic videos, each with a partner frame of another subject,
     `recon_frames` positions and the exact targets rendered by `aufacial.synthetic.render_faces` (no nuisance).
@@ -110,8 +110,7 @@ class CrossIdentityClips(torch.utils.data.Dataset):
             from aufacial.align import align_faces
             sizes = {tuple(v.frames.shape[-2:]) for v in videos}
             if len(sizes) != 1: raise ValueError(f'align=True needs videos of one frame size, got {sorted(sizes)}')
-            self.frames = [torch.cat([align_faces(v.frames[a:a + render_batch], v.landmarks[a:a + render_batch], size=size)
-                                      for a in range(0, len(v), render_batch)]) for v in videos]
+            self.frames = [align_faces(v.frames, v.landmarks, size=size, batch=render_batch) for v in videos]
         else: self.frames = [_frames_of(v, size) for v in videos]
         self.index = [(i, s) for i, f in enumerate(self.frames) for s in range(0, len(f) - T + 1, stride)]
         if not self.index: raise ValueError(f'no video has clip_len={T} frames')
