@@ -142,7 +142,7 @@ def aligned_crops(videos, size: int = 64, margin: float = 0.1, batch: int = 512)
                                  torch.as_tensor(v.aus).float()))
     return out
 
-# %% ../nbs/13_evaluation.ipynb #2072e474
+# %% ../nbs/13_evaluation.ipynb #9eded66b
 def _score(pred, true, aus) -> dict:
     "Per-AU ICC/PCC/MAE/F1 and their means for pred, true [N, A]."
     with warnings.catch_warnings():
@@ -221,7 +221,7 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
     return dict(table=table, scores=scores, runs=runs, curve=curve, predictions=preds, wall_s=wall, plan=plan)
 
 def summarise(scores: pd.DataFrame, cfg: EvalConfig) -> pd.DataFrame:
-    "The table: per method at the table's label fraction (supervised at 100%), mean ± std over seeds of the pooled mean ICC (and PCC, MAE), and % of supervised."
+    "The table: per method at the table's label fraction (supervised at 100%), mean ± std over seeds of the pooled mean ICC (and PCC, MAE), and % of supervised (NaN unless the supervised ICC is > 0)."
     rows = {}
     for m in cfg.methods:
         f = 1.0 if m == 'supervised' else cfg.label_fraction
@@ -230,7 +230,9 @@ def summarise(scores: pd.DataFrame, cfg: EvalConfig) -> pd.DataFrame:
         rows[m] = dict(labels=f'{f:.0%}', icc_mean=d.icc.mean(), icc_std=d.icc.std(ddof=1) if len(d) > 1 else 0.0,
                        pcc_mean=d.pcc.mean(), mae_mean=d.mae.mean(), f1_mean=d.f1.mean(), n_seeds=len(d))
     t = pd.DataFrame.from_dict(rows, orient='index')
-    if 'supervised' in t.index and len(t): t['pct_of_supervised'] = 100 * t.icc_mean / t.loc['supervised', 'icc_mean']
+    if 'supervised' in t.index and len(t):    # a percentage of a ceiling that is not above 0 means nothing: NaN there
+        sup = t.loc['supervised', 'icc_mean']
+        t['pct_of_supervised'] = 100 * t.icc_mean / sup if sup > 0 else np.nan
     return t
 
 def table_markdown(table: pd.DataFrame) -> str:

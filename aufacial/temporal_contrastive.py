@@ -29,7 +29,7 @@ __all__ = ['TemporalContrastiveConfig', 'VideoClips', 'unlabelled_clip_dls', 'ov
            'two_view_projections_naive', 'pretrain_temporal_contrastive', 'video_features', 'au_probe',
            'identity_probe', 'pca_2d_naive', 'pca_2d', 'representation_report', 'plot_feature_maps']
 
-# %% ../nbs/08_temporal_contrastive.ipynb #feeef76f
+# %% ../nbs/08_temporal_contrastive.ipynb #b56b32c0
 def _sub_config(value, cls, name):
     "A nested config given as a dict (from JSON or a checkpoint) or as the config itself -> the config."
     if isinstance(value, dict): return cls.from_dict(value, source=name)
@@ -69,6 +69,11 @@ class TemporalContrastiveConfig(Config):
         "Frames per training sample: clip_len + max_shift."
         return self.clip_len + self.max_shift
 
+    @property
+    def span(self) -> int:
+        "Video frames one training sample covers: (window - 1) * frame_step + 1."
+        return (self.window - 1) * self.frame_step + 1
+
     @classmethod
     def tiny(cls, **kw):
         "32 px crops, 4-frame views, the tiny encoder (ResNet-18 at width 8, a 2-block transformer of width 32)."
@@ -87,7 +92,7 @@ class TemporalContrastiveConfig(Config):
         "Full size for a GPU: ResNet-18 (width 64), 4-block transformer of width 512, 112 px, 16-frame views."
         return cls(**{**dict(encoder=EncoderConfig(), clip_len=16, max_shift=2, size=112), **kw})
 
-# %% ../nbs/08_temporal_contrastive.ipynb #32c05fe2
+# %% ../nbs/08_temporal_contrastive.ipynb #d1ef1af5
 def _frames_of(v, size: int | None = None) -> torch.Tensor:
     "A video given as a tensor uint8 [N, 3, H, W] or an object with `.frames` -> uint8 [N, 3, size, size] (resized if needed)."
     f = v.frames if hasattr(v, 'frames') else v
@@ -128,7 +133,7 @@ def unlabelled_clip_dls(videos, cfg: TemporalContrastiveConfig, bs: int = 16, va
     `stride` video frames (default: half a window's span); clip frames are `cfg.frame_step` video frames apart; validation
     uses `valid_videos` (default: the first training video) on a fixed grid."""
     bs = check_int('bs', bs, lo=1)
-    span = (cfg.window - 1) * cfg.frame_step + 1
+    span = cfg.span
     stride = stride or max(1, span // 2)
     train = VideoClips(videos, cfg.window, stride, cfg.size, random=True, seed=seed, step=cfg.frame_step)
     valid = VideoClips(valid_videos if valid_videos is not None else videos[:1], cfg.window, span, cfg.size, step=cfg.frame_step)
