@@ -29,7 +29,7 @@ from .clips import to_float01
 __all__ = ['PersonIndependentConfig', 'CrossIdentityClips', 'cross_identity_dls', 'PersonIndependentModel', 'LossPartsCallback',
            'pretrain_person_independent', 'show_cross_identity', 'load_au_split']
 
-# %% ../nbs/09_person_independent.ipynb #6ff4a0cd
+# %% ../nbs/09_person_independent.ipynb #0e8a299d
 @dataclass
 class PersonIndependentConfig(Config):
     "Margin temporal contrast + cross-identity reconstruction: `encoder`, AU/identity split sizes, decoder width, loss weights, clip length, crop size."
@@ -78,8 +78,14 @@ class PersonIndependentConfig(Config):
                              decoder_base=4, max_offset=3, recon_frames=2, clip_len=4, size=32), **kw})
 
     @classmethod
+    def cpu(cls, **kw):
+        """The CPU experiment (here and in `13_evaluation`): 64 px crops and targets aligned on the landmarks, clips every
+        4 frames, ResNet-18 at width 16 per frame (code 32 = 16 AU + 16 identity)."""
+        return cls.tiny(**{**dict(encoder=EncoderConfig.tiny(width=16, temporal='none'), size=64, align=True, clip_stride=4), **kw})
+
+    @classmethod
     def cpu_small(cls, **kw):
-        "The CPU experiment: 32 px, 5-frame clips, ResNet-18 at width 8, code width 64 split 32 + 32, decoder base 8."
+        "The 32 px benchmark preset: 5-frame clips, ResNet-18 at width 8, code width 64 split 32 + 32, decoder base 8."
         enc = EncoderConfig(width=8, temporal='none', dim=64, proj_dim=32, dropout=0.0)
         return cls(**{**dict(encoder=enc, augment=AugmentConfig.tiny(), au_dim=32, id_dim=32, decoder_base=8, max_offset=4,
                              recon_frames=2, clip_len=5, size=32), **kw})

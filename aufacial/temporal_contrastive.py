@@ -26,10 +26,11 @@ from .metrics import icc31, linear_probe_regress, linear_probe_accuracy
 
 # %% auto #0
 __all__ = ['TemporalContrastiveConfig', 'VideoClips', 'unlabelled_clip_dls', 'overlap', 'TemporalContrastiveModel',
-           'two_view_projections_naive', 'pretrain_temporal_contrastive', 'video_features', 'au_probe',
-           'identity_probe', 'pca_2d_naive', 'pca_2d', 'representation_report', 'plot_feature_maps']
+           'two_view_projections_naive', 'pretrain_temporal_contrastive', 'video_features', 'centre_per_video_naive',
+           'centre_per_video', 'au_probe', 'identity_probe', 'pca_2d_naive', 'pca_2d', 'representation_report',
+           'plot_feature_maps']
 
-# %% ../nbs/08_temporal_contrastive.ipynb #b56b32c0
+# %% ../nbs/08_temporal_contrastive.ipynb #469272f4
 def _sub_config(value, cls, name):
     "A nested config given as a dict (from JSON or a checkpoint) or as the config itself -> the config."
     if isinstance(value, dict): return cls.from_dict(value, source=name)
@@ -81,8 +82,15 @@ class TemporalContrastiveConfig(Config):
                              clip_len=4, max_shift=1, size=32), **kw})
 
     @classmethod
+    def cpu(cls, **kw):
+        """The CPU experiment (here and in `13_evaluation`): 64 px aligned crops, 8-frame views, ResNet-18 at width 16 with a
+        2-block transformer of width 32, blur and noise at p = 0.5 in the views."""
+        return cls.tiny(**{**dict(encoder=EncoderConfig.tiny(width=16), clip_len=8, max_shift=2, size=64,
+                                  augment=AugmentConfig.tiny(blur_p=0.5, noise_p=0.5)), **kw})
+
+    @classmethod
     def cpu_small(cls, **kw):
-        "The CPU experiment: 32 px, 4-frame views, ResNet-18 at width 8 (1/8 of the channels), 2-block transformer of width 64."
+        "The 32 px benchmark preset: 4-frame views, ResNet-18 at width 8 (1/8 of the channels), 2-block transformer of width 64."
         enc = EncoderConfig(width=8, depth=2, heads=4, dim=64, proj_dim=32, max_len=32, dropout=0.0)
         return cls(**{**dict(encoder=enc, augment=AugmentConfig.tiny(), proj_hidden=128, proj_dim=32, clip_len=4,
                              max_shift=1, size=32), **kw})
@@ -246,7 +254,7 @@ def pretrain_temporal_contrastive(cfg: TemporalContrastiveConfig, videos_or_dls,
                            method='temporal_contrastive', pretrain_config=cfg.to_dict(), train_config=train.to_dict(),
                            losses=[float(l) for l in rec.losses], history=history, wall_s=wall)
 
-# %% ../nbs/08_temporal_contrastive.ipynb #0f34fe56
+# %% ../nbs/08_temporal_contrastive.ipynb #ca1caf54
 @torch.no_grad()
 def video_features(encode, videos, clip_len: int, size: int | None = None, bs: int = 8, device=None) -> list:
     """Per-frame codes of whole videos -> list of float32 [N_i, D] (CPU).
@@ -268,6 +276,25 @@ def video_features(encode, videos, clip_len: int, size: int | None = None, bs: i
             if feats.shape[1] == 0: feats = torch.zeros(N, z.shape[-1])
             for s, zs in zip(chunk, z): feats[s:s + clip_len] = zs
         out.append(feats)
+    return out
+
+def centre_per_video_naive(feats: list) -> list:
+    "Reference: for each video [N_i, D], subtract its median code, one frame and one feature at a time."
+    out = []
+    for f in feats:
+        f = torch.as_tensor(f, dtype=torch.float32); g = f.clone()
+        for d in range(f.shape[1]):
+            med = float(np.median(f[:, d].numpy()))
+            for i in range(f.shape[0]): g[i, d] = f[i, d] - med
+        out.append(g)
+    return out
+
+def centre_per_video(feats: list) -> list:
+    "Person-specific normalisation: each video's codes [N_i, D] minus the video's per-feature median -> list of float32 [N_i, D]."
+    out = []
+    for f in feats:
+        f = torch.as_tensor(np.asarray(f, dtype=np.float32))
+        out.append(f - torch.from_numpy(np.median(f.numpy(), axis=0)))
     return out
 
 def au_probe(train_feats, train_y, test_feats, test_y, alpha: float = 10.0) -> np.ndarray:
@@ -302,16 +329,19 @@ def representation_report(encode, probe_videos, test_videos, clip_len: int, size
                           alpha: float = 10.0) -> dict:
     """The label-free checks of one frozen encoder. probe_videos / test_videos: objects with `.frames` uint8 [N, 3, H, W],
     `.aus_float` [N, 12] (DISFA_AUS order) and `.subject`; the AU probe is fitted on probe_videos and scored (ICC) on
-    test_videos (other subjects); the identity probe runs on test_videos. Returns dict(icc [12], icc_mean, identity_acc,
-    test_feats [sum N, D], test_aus [sum N, 12], test_subject [sum N])."""
+    test_videos (other subjects), once on the raw codes (`icc`) and once on subject-normalised codes (`icc_centred`:
+    each video's median code subtracted, `centre_per_video`); the identity probe runs on test_videos' raw codes.
+    Returns dict(icc [12], icc_mean, icc_centred [12], icc_centred_mean, identity_acc, test_feats [sum N, D],
+    test_aus [sum N, 12], test_subject [sum N])."""
     ftr = video_features(encode, probe_videos, clip_len, size, bs, device)
     fte = video_features(encode, test_videos, clip_len, size, bs, device)
     ytr = torch.cat([torch.as_tensor(v.aus_float) for v in probe_videos]).numpy()
     yte = torch.cat([torch.as_tensor(v.aus_float) for v in test_videos]).numpy()
     icc = au_probe(torch.cat(ftr).numpy(), ytr, torch.cat(fte).numpy(), yte, alpha)
+    icc_c = au_probe(torch.cat(centre_per_video(ftr)).numpy(), ytr, torch.cat(centre_per_video(fte)).numpy(), yte, alpha)
     subj = np.concatenate([np.full(len(f), i) for i, f in enumerate(fte)])
-    return dict(icc=icc, icc_mean=float(np.nanmean(icc)), identity_acc=identity_probe(fte), test_feats=torch.cat(fte).numpy(),
-                test_aus=yte, test_subject=subj)
+    return dict(icc=icc, icc_mean=float(np.nanmean(icc)), icc_centred=icc_c, icc_centred_mean=float(np.nanmean(icc_c)),
+                identity_acc=identity_probe(fte), test_feats=torch.cat(fte).numpy(), test_aus=yte, test_subject=subj)
 
 def plot_feature_maps(feats, au12, subject, title: str = '', axs=None):
     "Two PCA maps of feats [N, D]: coloured by AU12 intensity [N] and by subject [N]."
