@@ -130,7 +130,6 @@ def main(argv=None):
         # model only: one batch already on the device
         b0 = to_device(ds[list(range(a.batch_size))], dev)
         xb, yb = split(a.method, b0)
-        for _ in range(a.warmup): step(xb, yb)
 
         def timed(next_batch):
             "(seconds for a.steps steps, last loss, peak MiB or None) after a.warmup untimed steps."
