@@ -135,7 +135,7 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float):
     if pt: torch._foreach_lerp_(pt, po, 1 - momentum)
     for bt, bo in zip(target.buffers(), online.buffers()): bt.copy_(bo)
 
-# %% ../nbs/05_losses.ipynb #cd6b06a1
+# %% ../nbs/05_losses.ipynb #8660c958
 class EMATargetCallback(Callback):
     "fastai callback: after each optimizer step, `learn.model.<target>` ← EMA of `learn.model.<online>` with BYOL's cosine momentum schedule."
     order = 65  # after the optimizer step, independent of the recorder
@@ -162,11 +162,16 @@ class EMATargetCallback(Callback):
 
     def before_fit(self):
         on, tg = self._modules()
-        if self.init_target and not getattr(self, '_initialised', False):
+        resumed = getattr(self.learn, 'resume_epoch', 0) > 0     # the target was restored from a checkpoint: keep it
+        if self.init_target and not resumed and not getattr(self, '_initialised', False):
             tg.load_state_dict(on.state_dict()); self._initialised = True
         tg.requires_grad_(False)
         self.total_steps = max(1, self.learn.n_epoch * len(self.learn.dls.train))
         self.step_count = 0
+
+    def before_train(self):
+        # the schedule position follows the epoch, so epochs skipped on resume are not replayed from m_base
+        self.step_count = self.epoch * len(self.learn.dls.train)
 
     def after_step(self):
         m = byol_momentum(self.step_count, self.total_steps, self.base_momentum)
