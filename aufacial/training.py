@@ -65,7 +65,7 @@ class TrainConfig(Config):
         "Two epochs with a larger learning rate: a CPU smoke run."
         return cls(**{**dict(epochs=2, lr=3e-3, wd=0.0), **kw})
 
-# %% ../nbs/06a_training.ipynb #ccfcae72
+# %% ../nbs/06a_training.ipynb #94b7840f
 def distributed_info() -> tuple[int, int]:
     "(rank, world size): from the process group if it is up, else from torchrun's environment, else (0, 1)."
     if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
@@ -121,7 +121,7 @@ class RankDL:
         finally: del self.dl.get_idxs, self.dl.randomize
 
     def to_detach(self, b, cpu=True, gather=True):
-        "Detach without gathering across ranks: logged losses are rank 0's."
+        "Detach without gathering across ranks (`DDPCallback` averages the logged loss itself)."
         return to_detach(b, cpu, gather=False)
 
 class DDPCallback(Callback):
@@ -139,6 +139,12 @@ class DDPCallback(Callback):
         self.old_dls = list(self.dls.loaders)
         self.learn.dls.loaders = [self._wrap(dl) for dl in self.dls.loaders]
         if self.rank: self.learn.logger = noop
+
+    def after_loss(self):
+        "Log the mean loss over ranks; the gradient is untouched (fastai backpropagates `loss_grad`, not `loss`)."
+        l = self.learn.loss.detach().float().clone()
+        dist.all_reduce(l)
+        self.learn.loss = l / self.world
 
     def _wrap(self, dl): return dl if isinstance(dl, RankDL) else RankDL(dl, self.rank, self.world)
     def before_train(self): self.learn.dl = self._wrap(self.learn.dl)
