@@ -229,7 +229,7 @@ class SparseAURegressor(nn.Module):
         "x: [B, T, 3, S, S] -> [B, T, n_aus]."
         return self.forward_head(self.forward_features(x))
 
-# %% ../nbs/12_sparse_regression.ipynb #ebd8c2ad
+# %% ../nbs/12_sparse_regression.ipynb #31362115
 def sparse_clip_dls(videos, cfg: SparseRegressionConfig, bs: int = 8, valid_videos=None, seed: int = 0, device=None) -> DataLoaders:
     """fastai DataLoaders: training batches (x float [B, T, 3, S, S] in [0, 1], y float [B, T, A], NaN = no label) from
     `SparseClips` of `videos` (at least 8 batches per epoch); validation clips of `valid_videos` (default: one batch from the
@@ -244,15 +244,24 @@ def sparse_clip_dls(videos, cfg: SparseRegressionConfig, bs: int = 8, valid_vide
     dl_t.rng.seed(seed)
     return DataLoaders(dl_t, EpochDataLoader(va, bs=bs, shuffle=False, **kw))
 
-def _same_run(out_dir: Path, cfg: Config, train: TrainConfig, epochs: int):
-    "`out_dir/model.pth` if it holds a finished run of this very config and training schedule (else None)."
+def _same_run(out_dir: Path, cfg: Config, train: TrainConfig, epochs: int, start_sha: str | None = None):
+    "`out_dir/model.pth` if it holds a finished run of this very config, schedule and starting encoder (SHA-256 of its weights, None = random) (else None)."
     p = out_dir / 'model.pth'
     if not p.exists(): return None
     ck = read_checkpoint(p)
     ex = ck.get('extra') or {}
     same = (ck['config_class'] == type(cfg).__name__ and ck['config'] == cfg.to_dict()
-            and ex.get('train_config') == train.to_dict() and ex.get('epochs') == epochs)
+            and ex.get('train_config') == train.to_dict() and ex.get('epochs') == epochs and ex.get('pretrained_sha256') == start_sha)
     return p if same else None
+
+def _check_start(out_dir: Path, start_sha: str | None):
+    "Refuse to resume the run in `out_dir` (its `last.pth`) when it began from other encoder weights than `start_sha` (`start.json` records them)."
+    if not (out_dir / 'last.pth').exists(): return
+    p = out_dir / 'start.json'
+    got = json.loads(p.read_text()).get('pretrained_sha256', 'unknown') if p.exists() else 'unknown (no start.json)'
+    if got != start_sha:
+        raise DataFormatError(out_dir / 'last.pth', f'this run began from encoder weights {got or "random init"}, not '
+                              f'{start_sha or "random init"}; use another out_dir or delete this one')
 
 def finetune_sparse(cfg: SparseRegressionConfig, train_videos, checkpoint=None, out_dir=None, train: TrainConfig | None = None,
                     bs: int = 8, valid_videos=None, overwrite: bool = False, device=None, quiet: bool = True,
@@ -260,8 +269,10 @@ def finetune_sparse(cfg: SparseRegressionConfig, train_videos, checkpoint=None, 
     """Train a `SparseAURegressor` on `train_videos` (see `video_targets`) where only `cfg.label_fraction` of each
     video's frames are labelled; the encoder starts from `checkpoint` (an encoder checkpoint path; its config replaces
     `cfg.encoder`) or from scratch. train: epochs/lr (default `TrainConfig(epochs=10, lr=1e-3, wd=1e-4)`; `cfg.steps`
-    overrides the epoch count). Writes `out_dir/model.pth`, `last.pth`, `run.json` and returns the model.pth path
-    (or the trained model when `out_dir` is None or `return_model`)."""
+    overrides the epoch count). Writes `out_dir/model.pth`, `last.pth`, `run.json`, `start.json` (the starting encoder)
+    and returns the model.pth path (or the trained model when `out_dir` is None or `return_model`). A finished run of the
+    same config, schedule and starting encoder is returned without training; an unfinished one resumes; a run in
+    `out_dir` begun from other encoder weights is refused (`DataFormatError`)."""
     if not isinstance(cfg, SparseRegressionConfig): raise ValueError(f'cfg must be a SparseRegressionConfig, got {type(cfg).__name__}')
     if checkpoint is not None:
         ck = read_checkpoint(checkpoint)
@@ -269,6 +280,7 @@ def finetune_sparse(cfg: SparseRegressionConfig, train_videos, checkpoint=None, 
             raise DataFormatError(checkpoint, f'holds a {ck["model_class"]}, expected an encoder checkpoint (SpatioTemporalEncoder)')
         enc_cfg = EncoderConfig.from_dict(ck['config'], source=str(checkpoint))
         cfg = cfg.replace(encoder=enc_cfg.replace(weights=None, n_out=0, dropout=cfg.encoder.dropout))
+    start_sha = ck['sha256'] if checkpoint is not None else None
     train = train or TrainConfig(epochs=10, lr=1e-3, wd=1e-4)
     seed_everything(train.seed)
     dls = sparse_clip_dls(list(train_videos), cfg, bs, valid_videos, seed=train.seed, device=device)
@@ -276,19 +288,23 @@ def finetune_sparse(cfg: SparseRegressionConfig, train_videos, checkpoint=None, 
     train = train.replace(epochs=epochs)
     if out_dir is not None:
         out_dir = Path(out_dir)
-        done = _same_run(out_dir, cfg, train, epochs)
+        done = _same_run(out_dir, cfg, train, epochs, start_sha)
         if done is not None: return load_checkpoint(done) if return_model else done
+        _check_start(out_dir, start_sha)
     model = SparseAURegressor(cfg)
     if checkpoint is not None: model.load_encoder(checkpoint)
     t0 = time.time()
     learn = make_learner(dls, model, sparse_mse, train, model_cfg=cfg, out_dir=out_dir, overwrite=overwrite, device=device)
+    if out_dir is not None:
+        with atomic_write(out_dir / 'start.json', 'w') as fh:
+            json.dump(dict(pretrained=str(checkpoint) if checkpoint is not None else None, pretrained_sha256=start_sha), fh)
     if quiet:
         with learn.no_bar(), learn.no_logging(): fit_learner(learn, train)
     else: fit_learner(learn, train)
     model = learn.model.cpu()
     rec = learn.recorder
     extra = dict(method='sparse_regression', pretrained=str(checkpoint) if checkpoint is not None else None,
-                 train_config=train.to_dict(), epochs=epochs, n_labelled=dls.train.dataset.n_labelled,
+                 pretrained_sha256=start_sha, train_config=train.to_dict(), epochs=epochs, n_labelled=dls.train.dataset.n_labelled,
                  n_clips=len(dls.train.dataset), losses=[float(l) for l in rec.losses], wall_s=time.time() - t0)
     model.fit_info = extra
     if out_dir is None: return model
