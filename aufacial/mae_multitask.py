@@ -175,18 +175,20 @@ class MultiTaskLoss:
             return l1['total'] + l2['total'] + self.cfg.w_js * js_divergence(out[0][0], out[1][0])
         return task_losses(out, expr, au, va, self.cfg)['total']
 
-# %% ../nbs/11_mae_multitask.ipynb #fdf18f58
+# %% ../nbs/11_mae_multitask.ipynb #444d47c4
 def synthetic_multitask_data(n_train: int, n_test: int, n_frames: int, seed: int = 0, size: int = 64, n_unlabelled: int = 0,
-                              fps: float = 2.0) -> dict:
+                              fps: float = 2.0, render_size: int = 0) -> dict:
     """Subject-exclusive split of `aufacial.synthetic.make_videos` -> dict with 'train', 'test' (each: x uint8 [M, 3, S, S],
     expr int64 [M], au float32 [M, 12] intensities, va float32 [M, 2], subject list[str] per frame) and 'unlabelled' (x only).
-    Videos are sampled at `fps` (2 by default: frames 0.5 s apart, so a short video spans several expression episodes)."""
+    Videos are sampled at `fps` (2 by default: frames 0.5 s apart, so a short video spans several expression episodes).
+    render_size > 0: render at that size and return `size` px crops aligned on the landmarks; 0: whole frames at `size`."""
     from aufacial.synthetic import make_videos, SynthConfig
+    from aufacial.align import align_faces
     check_int('n_train', n_train, 1); check_int('n_test', n_test, 1); check_int('n_frames', n_frames, 1)
-    check_int('n_unlabelled', n_unlabelled, 0)
-    vids = make_videos(n_train + n_test + n_unlabelled, n_frames, seed, size=size, cfg=SynthConfig(fps=check_float('fps', fps, 1.0)))
+    check_int('n_unlabelled', n_unlabelled, 0); check_int('render_size', render_size, 0)
+    vids = make_videos(n_train + n_test + n_unlabelled, n_frames, seed, size=render_size or size, cfg=SynthConfig(fps=check_float('fps', fps, 1.0)))
     def pack(vs):
-        x = torch.cat([v.frames for v in vs])
+        x = torch.cat([align_faces(v.frames, v.landmarks, size=size, batch=512) if render_size else v.frames for v in vs])
         if x.shape[-1] != size:
             x = F.interpolate(x.float(), size=(size, size), mode='bilinear', antialias=True).round().clamp(0, 255).to(torch.uint8)
         return dict(x=x, expr=torch.cat([torch.as_tensor(v.expression).long() for v in vs]),
