@@ -28,7 +28,7 @@ __all__ = ['METHODS', 'PRETRAINED', 'EvalConfig', 'fold_plan', 'pretrain_method'
            'run_protocol', 'summarise', 'table_markdown', 'plot_au_bars', 'plot_label_curve', 'plot_timeline',
            'save_report']
 
-# %% ../nbs/13_evaluation.ipynb #39d5102f
+# %% ../nbs/13_evaluation.ipynb #2c1b8d62
 METHODS = ('scratch', 'temporal_contrastive', 'person_independent', 'supervised')
 PRETRAINED = {'temporal_contrastive', 'person_independent'}
 
@@ -85,13 +85,16 @@ class EvalConfig(Config):
     @classmethod
     def cpu(cls, **kw):
         """The 2-core CPU experiment of this notebook: 64 px aligned crops, ResNet-18 at width 16 + 2-block transformer,
-        one fold of `synthetic_3fold_v1` (8 training, 4 test subjects), one seed, 2,000 fine-tuning steps; 8 pretraining
-        epochs (blur and noise augmentation at p = 0.5 for the temporal-contrastive views)."""
+        one fold of `synthetic_3fold_v1` (8 training, 4 test subjects), label seeds 0-2, 2,000 fine-tuning steps, and a
+        label-fraction curve (1-10%, seeds 0-2) for scratch and temporal contrastive. Pretraining: 4 epochs (blur and noise
+        at p = 0.5 for the temporal-contrastive views) -- sized for the 8 training subjects plus as many frames of extra
+        unlabelled subjects (`run_protocol(unlabelled=...)`), about the optimiser steps of 8 epochs on the 8 alone."""
         enc = EncoderConfig.tiny(width=16)
-        return cls(**{**dict(folds='synthetic_3fold_v1', max_folds=1, seeds=(0,), curve_fractions=(), curve_methods=(), curve_seeds=(),
+        return cls(**{**dict(folds='synthetic_3fold_v1', max_folds=1, seeds=(0, 1, 2), curve_fractions=(0.01, 0.02, 0.05, 0.1),
+                             curve_methods=('scratch', 'temporal_contrastive'), curve_seeds=(0, 1, 2),
                              sparse=SparseRegressionConfig.tiny(encoder=enc, clip_len=8, size=64, steps=2000),
                              tc=TemporalContrastiveConfig.cpu(), pi=PersonIndependentConfig.cpu(),
-                             pretrain=TrainConfig(epochs=8, lr=2e-3, wd=1e-4), finetune=TrainConfig(epochs=1, lr=2e-3, wd=1e-4)), **kw})
+                             pretrain=TrainConfig(epochs=4, lr=2e-3, wd=1e-4), finetune=TrainConfig(epochs=1, lr=2e-3, wd=1e-4)), **kw})
 
     @classmethod
     def gpu(cls, **kw):
@@ -101,11 +104,11 @@ class EvalConfig(Config):
                              pretrain=TrainConfig(epochs=50, lr=1e-3, wd=1e-4), finetune=TrainConfig(epochs=1, lr=1e-3, wd=1e-4),
                              bs=32, pretrain_bs=64), **kw})
 
-# %% ../nbs/13_evaluation.ipynb #24fd87c5
+# %% ../nbs/13_evaluation.ipynb #17c707f9
 def fold_plan(folds: str, subjects, max_folds: int = 0) -> list[tuple[list[str], list[str]]]:
     "[(train_subjects, test_subjects)] per fold of fold set `folds` restricted to `subjects` (the first `max_folds` if > 0)."
     subjects = sorted(set(subjects))
-    parts = subject_folds(folds, subjects) if folds.startswith('synthetic') else subject_folds(folds, subjects)
+    parts = subject_folds(folds, subjects)
     plan = [([s for j, p in enumerate(parts) if j != k for s in p], list(p)) for k, p in enumerate(parts)]
     plan = [(tr, te) for tr, te in plan if tr and te]
     if not plan: raise ValueError(f'folds: fold set {folds!r} leaves no fold with both training and test subjects among {subjects}')
@@ -138,7 +141,7 @@ def aligned_crops(videos, size: int = 64, margin: float = 0.1, batch: int = 512)
                                  torch.as_tensor(v.aus).float()))
     return out
 
-# %% ../nbs/13_evaluation.ipynb #9eded66b
+# %% ../nbs/13_evaluation.ipynb #f74180b9
 def _score(pred, true, aus) -> dict:
     "Per-AU ICC/PCC/MAE/F1 and their means for pred, true [N, A]."
     with warnings.catch_warnings():
@@ -148,16 +151,32 @@ def _score(pred, true, aus) -> dict:
     out.update({f'icc_AU{a}': float(v) for a, v in zip(aus, icc)})
     return out
 
+def _unlabelled_sets(unlabelled, unlabelled_synth, labelled: set, need_synth: bool) -> tuple[list, list]:
+    "Check the extra stage-1 videos: unique ids outside every fold; synthetic twins for person_independent."
+    unl = list(unlabelled or [])
+    ids = [video_subject(v, i) for i, v in enumerate(unl)]
+    if len(set(ids)) != len(ids): raise ValueError('unlabelled: subject ids must be unique')
+    clash = sorted(set(ids) & labelled)
+    if clash: raise ValueError(f'unlabelled: subjects {clash} are also labelled fold subjects; stage-1-only subjects need their own ids')
+    syn = list(unlabelled_synth) if unlabelled_synth is not None else (unl if all(hasattr(v, 'identity') for v in unl) else None)
+    if need_synth and unl and (syn is None or sorted(v.subject for v in syn) != sorted(ids)):
+        raise ValueError('person_independent with unlabelled videos needs unlabelled_synth: a SynthVideo with the same subject id for each')
+    return unl, syn or []
+
 def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_AUS, quiet: bool = True, device=None,
-                 progress: bool = False) -> dict:
+                 progress: bool = False, unlabelled=None, unlabelled_synth=None) -> dict:
     """Run the evaluation; returns dict(table DataFrame (method x mean ± std of ICC), scores DataFrame (per method,
     fraction, seed; pooled over folds), runs DataFrame (per fold), curve DataFrame, predictions {(method, seed): {subject: [N, A]}}).
-    Writes config.json, runs.csv, scores.csv, table.csv, table.md, summary.json, predictions/*.npz into `out_dir`."""
-    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
-    cfg.save(out_dir / 'config.json')
+    `unlabelled` (+ `unlabelled_synth` for person_independent): extra stage-1 videos of subjects outside every fold,
+    added to each fold's pretraining set. Writes config.json, runs.csv, scores.csv, table.csv, table.md, summary.json,
+    predictions/*.npz into `out_dir`."""
     videos = list(videos)
     by_subject = {video_subject(v, i): v for i, v in enumerate(videos)}
     if len(by_subject) != len(videos): raise ValueError('videos: subject ids must be unique')
+    methods = set(cfg.methods) | set(cfg.curve_methods)
+    unl, unl_synth = _unlabelled_sets(unlabelled, unlabelled_synth, set(by_subject), 'person_independent' in methods)
+    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
+    cfg.save(out_dir / 'config.json')
     if synth_videos is None and all(hasattr(v, 'identity') for v in videos): synth_videos = videos
     synth = {v.subject: v for v in synth_videos} if synth_videos is not None else {}
     plan = fold_plan(cfg.folds, by_subject, cfg.max_folds)
@@ -177,12 +196,13 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
         tr, te = plan[k]
         if (m, k) not in ckpts and m in PRETRAINED:
             t1 = time.time()
-            src = [synth[x] for x in tr] if m == 'person_independent' else [by_subject[x] for x in tr]
-            ckpts[m, k] = pretrain_method(m, cfg, src, out_dir / 'pretrain' / f'{m}_fold{k}', quiet, device)
+            src = [synth[x] for x in tr] + unl_synth if m == 'person_independent' else [by_subject[x] for x in tr] + unl
+            name = f'{m}_fold{k}' + (f'_unlabelled{len(unl)}' if unl else '')   # another stage-1 set never reuses a checkpoint
+            ckpts[m, k] = pretrain_method(m, cfg, src, out_dir / 'pretrain' / name, quiet, device)
             timing[f'pretrain_{m}_fold{k}'] = time.time() - t1
         scfg, tcfg = method_config(m, cfg, f, s)
         t1 = time.time()
-        run_dir = out_dir / 'finetune' / f'{m}_frac{scfg.label_fraction:g}_seed{s}_fold{k}'
+        run_dir = out_dir / 'finetune' / (f'{m}_frac{scfg.label_fraction:g}_seed{s}_fold{k}' + (f'_unlabelled{len(unl)}' if unl and m in PRETRAINED else ''))
         model = finetune_sparse(scfg, [by_subject[x] for x in tr], ckpts.get((m, k)), run_dir, tcfg, bs=cfg.bs,
                                 quiet=quiet, device=device, return_model=True)
         test = [by_subject[x] for x in te]
@@ -212,7 +232,8 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
         with atomic_write(out_dir / f'{name}.csv', 'w') as fh: df.to_csv(fh, index=name == 'table')
     with atomic_write(out_dir / 'table.md', 'w') as fh: fh.write(table_markdown(table))
     summary = dict(table=json.loads(table.to_json(orient='index')), wall_s=wall, timing=timing, env=env_info(),
-                   folds=[dict(train=tr, test=te) for tr, te in plan], config=cfg.to_dict())
+                   folds=[dict(train=tr, test=te) for tr, te in plan], config=cfg.to_dict(),
+                   unlabelled=dict(subjects=[video_subject(v, i) for i, v in enumerate(unl)], frames=sum(len(v.frames) for v in unl)))
     with atomic_write(out_dir / 'summary.json', 'w') as fh: json.dump(summary, fh, indent=2, default=str)
     return dict(table=table, scores=scores, runs=runs, curve=curve, predictions=preds, wall_s=wall, plan=plan)
 
