@@ -141,7 +141,7 @@ def aligned_crops(videos, size: int = 64, margin: float = 0.1, batch: int = 512)
                                  torch.as_tensor(v.aus).float()))
     return out
 
-# %% ../nbs/13_evaluation.ipynb #f74180b9
+# %% ../nbs/13_evaluation.ipynb #460c16e7
 def _score(pred, true, aus) -> dict:
     "Per-AU ICC/PCC/MAE/F1 and their means for pred, true [N, A]."
     with warnings.catch_warnings():
@@ -175,6 +175,7 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
     if len(by_subject) != len(videos): raise ValueError('videos: subject ids must be unique')
     methods = set(cfg.methods) | set(cfg.curve_methods)
     unl, unl_synth = _unlabelled_sets(unlabelled, unlabelled_synth, set(by_subject), 'person_independent' in methods)
+    unl_tag = f'_unlabelled{len(unl)}' if unl else ''     # pretrained runs on another stage-1 set never reuse these
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     cfg.save(out_dir / 'config.json')
     if synth_videos is None and all(hasattr(v, 'identity') for v in videos): synth_videos = videos
@@ -197,12 +198,11 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
         if (m, k) not in ckpts and m in PRETRAINED:
             t1 = time.time()
             src = [synth[x] for x in tr] + unl_synth if m == 'person_independent' else [by_subject[x] for x in tr] + unl
-            name = f'{m}_fold{k}' + (f'_unlabelled{len(unl)}' if unl else '')   # another stage-1 set never reuses a checkpoint
-            ckpts[m, k] = pretrain_method(m, cfg, src, out_dir / 'pretrain' / name, quiet, device)
+            ckpts[m, k] = pretrain_method(m, cfg, src, out_dir / 'pretrain' / f'{m}_fold{k}{unl_tag}', quiet, device)
             timing[f'pretrain_{m}_fold{k}'] = time.time() - t1
         scfg, tcfg = method_config(m, cfg, f, s)
         t1 = time.time()
-        run_dir = out_dir / 'finetune' / (f'{m}_frac{scfg.label_fraction:g}_seed{s}_fold{k}' + (f'_unlabelled{len(unl)}' if unl and m in PRETRAINED else ''))
+        run_dir = out_dir / 'finetune' / f'{m}_frac{scfg.label_fraction:g}_seed{s}_fold{k}{unl_tag if m in PRETRAINED else ""}'
         model = finetune_sparse(scfg, [by_subject[x] for x in tr], ckpts.get((m, k)), run_dir, tcfg, bs=cfg.bs,
                                 quiet=quiet, device=device, return_model=True)
         test = [by_subject[x] for x in te]

@@ -135,7 +135,7 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float):
     if pt: torch._foreach_lerp_(pt, po, 1 - momentum)
     for bt, bo in zip(target.buffers(), online.buffers()): bt.copy_(bo)
 
-# %% ../nbs/05_losses.ipynb #8660c958
+# %% ../nbs/05_losses.ipynb #4b4a634a
 class EMATargetCallback(Callback):
     "fastai callback: after each optimizer step, `learn.model.<target>` ← EMA of `learn.model.<online>` with BYOL's cosine momentum schedule."
     order = 65  # after the optimizer step, independent of the recorder
@@ -167,7 +167,6 @@ class EMATargetCallback(Callback):
             tg.load_state_dict(on.state_dict()); self._initialised = True
         tg.requires_grad_(False)
         self.total_steps = max(1, self.learn.n_epoch * len(self.learn.dls.train))
-        self.step_count = 0
 
     def before_train(self):
         # the schedule position follows the epoch, so epochs skipped on resume are not replayed from m_base
