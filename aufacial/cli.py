@@ -12,8 +12,8 @@ from fastcore.script import call_parse
 
 # %% auto #0
 __all__ = ['PRESETS', 'eval_config', 'synth_stage', 'synth', 'load_records', 'cache_stage', 'cache', 'cached_videos',
-           'synthetic_sources', 'pretrain_stage', 'finetune_stage', 'evaluate_stage', 'pretrain', 'finetune',
-           'evaluate', 'apply_video', 'plot_csv', 'apply', 'demo_run', 'demo']
+           'synthetic_sources', 'unlabelled_sources', 'pretrain_stage', 'finetune_stage', 'evaluate_stage', 'pretrain',
+           'finetune', 'evaluate', 'apply_video', 'plot_csv', 'apply', 'demo_run', 'demo']
 
 # %% ../nbs/14_cli.ipynb #58ff56fd
 PRESETS = ('tiny', 'cpu', 'gpu')
@@ -41,23 +41,27 @@ def eval_config(preset: str = 'tiny', **kw):
     if preset not in PRESETS: raise ValueError(f'preset must be one of {PRESETS}, got {preset!r}')
     return getattr(EvalConfig, preset)(**kw)
 
-# %% ../nbs/14_cli.ipynb #15d0369b
-def synth_stage(out, n_subjects: int = 6, n_frames: int = 240, seed: int = 0, size: int = 64, overwrite: bool = False) -> Path:
-    "Write a DISFA-layout synthetic tree to `out` (`aufacial.synthetic.write_disfa_tree`) and `out/synth.json`; skipped when done with the same arguments."
+# %% ../nbs/14_cli.ipynb #846114b1
+def synth_stage(out, n_subjects: int = 6, n_frames: int = 240, seed: int = 0, size: int = 64, overwrite: bool = False,
+                first: int = 1) -> Path:
+    """Write a DISFA-layout synthetic tree to `out` (`aufacial.synthetic.write_disfa_tree`) and `out/synth.json`; skipped
+    when done with the same arguments. Subjects are `SN{first:03d}`, ...: a tree of extra unlabelled subjects starts after
+    the labelled tree's last number (same `seed`: further people of the same generator)."""
     from aufacial.core import check_int, prepare_out_dir
     from aufacial.synthetic import write_disfa_tree
     out = Path(out)
     args = dict(n_subjects=check_int('n_subjects', n_subjects, 2), n_frames=check_int('n_frames', n_frames, 1),
-                seed=check_int('seed', seed, 0), size=check_int('size', size, 16))
+                seed=check_int('seed', seed, 0), size=check_int('size', size, 16), first=check_int('first', first, 1))
+    if first + n_subjects - 1 > 999: raise ValueError(f'first + n_subjects - 1 must be at most 999 (ids SN001..SN999), got {first + n_subjects - 1}')
     done = _read_json(out / 'synth.json')
     if done is not None and not overwrite:
-        if {k: done.get(k) for k in args} == args: _say(f'synth: {out} is done, skipped'); return out
+        if {'first': 1, **{k: done.get(k) for k in args if k in done}} == args: _say(f'synth: {out} is done, skipped'); return out
         raise FileExistsError(f'{out / "synth.json"}: written with other arguments {done}; use another --out or --overwrite')
     t0 = time.time()
     if out.exists() and any(out.iterdir()): prepare_out_dir(out, overwrite=True) if overwrite else prepare_out_dir(out)
-    write_disfa_tree(out, (args['n_subjects'], args['n_frames'], args['seed']), overwrite=True, size=args['size'])
+    write_disfa_tree(out, (args['n_subjects'], args['n_frames'], args['seed']), overwrite=True, size=args['size'], start=first - 1)
     _write_json(out / 'synth.json', {**args, 'wall_s': round(time.time() - t0, 2)})
-    _say(f'synth: {n_subjects} subjects x {n_frames} frames -> {out} ({time.time() - t0:.1f}s)')
+    _say(f'synth: {n_subjects} subjects (SN{first:03d}..SN{first + n_subjects - 1:03d}) x {n_frames} frames -> {out} ({time.time() - t0:.1f}s)')
     return out
 
 @call_parse
@@ -68,9 +72,10 @@ def synth(
     seed: int = 0,              # generator seed
     size: int = 64,             # frame size in pixels
     overwrite: bool = False,    # write into a non-empty folder
+    first: int = 1,             # number of the first subject (another tree's subjects start after this one's)
 ):
     "Synthesise labelled face videos in the DISFA layout."
-    synth_stage(out, n_subjects, n_frames, seed, size, overwrite)
+    synth_stage(out, n_subjects, n_frames, seed, size, overwrite, first)
 
 # %% ../nbs/14_cli.ipynb #a400f4c5
 def load_records(data):
@@ -102,7 +107,7 @@ def cache(
     "Detect/align every frame and store the crops (resumable)."
     cache_stage(data, out, size, margin, overwrite)
 
-# %% ../nbs/14_cli.ipynb #4b9724ab
+# %% ../nbs/14_cli.ipynb #f9763b5b
 def cached_videos(cache_dir, data, subjects=None) -> list:
     "LabelledVideo per record of tree `data` found in the cache `cache_dir` (subjects filter optional)."
     import numpy as np, torch
@@ -126,14 +131,24 @@ def synthetic_sources(data, videos, align: bool = False) -> list:
     from aufacial.synthetic import make_videos
     meta = _read_json(Path(data) / 'synth.json')
     if meta is None: raise DataFormatError(Path(data) / 'synth.json', 'missing: person_independent pretraining needs a synthetic tree written by aufacial-synth')
-    gen = {v.subject: v for v in make_videos(meta['n_subjects'], meta['n_frames'], meta['seed'], meta['size'])}
+    gen = {v.subject: v for v in make_videos(meta['n_subjects'], meta['n_frames'], meta['seed'], meta['size'], start=meta.get('first', 1) - 1)}
     out = []
     for v in videos:
         if v.subject not in gen: raise DataFormatError(Path(data) / 'synth.json', f'subject {v.subject} is not among the generated ones')
         out.append(gen[v.subject] if align else dataclasses.replace(gen[v.subject], frames=v.frames))
     return out
 
-# %% ../nbs/14_cli.ipynb #dd27c835
+# %% ../nbs/14_cli.ipynb #697abfbe
+def unlabelled_sources(cache_dir, data, synth: bool = False, align: bool = False) -> tuple[list, list | None]:
+    """Stage-1-only videos: the `cached_videos` of cache `cache_dir` built from tree `data` (their labels are never used)
+    and, with `synth`, their `synthetic_sources` for person-independent pretraining (else None). ([], None) when both
+    paths are empty; one without the other is an error."""
+    if not cache_dir and not data: return [], None
+    if not (cache_dir and data): raise ValueError('unlabelled_cache and unlabelled_data go together: a cache and the tree it was built from')
+    vids = cached_videos(cache_dir, data)
+    return vids, (synthetic_sources(data, vids, align) if synth else None)
+
+# %% ../nbs/14_cli.ipynb #3398718c
 def _fold_videos(cache_dir, data, folds: str, fold: int):
     from aufacial.evaluation import fold_plan
     vids = cached_videos(cache_dir, data)
@@ -143,19 +158,29 @@ def _fold_videos(cache_dir, data, folds: str, fold: int):
     return [v for v in vids if v.subject in tr], [v for v in vids if v.subject in te]
 
 def pretrain_stage(cache_dir, data, out, method: str = 'temporal_contrastive', preset: str = 'tiny', fold: int = 0,
-                   epochs: int = 0, quiet: bool = False) -> Path:
-    "Pretrain `method` ('temporal_contrastive' | 'person_independent') on the training subjects of fold `fold`; returns the encoder checkpoint."
-    from aufacial.evaluation import pretrain_method, PRETRAINED
+                   epochs: int = 0, quiet: bool = False, unlabelled_cache: str = '', unlabelled_data: str = '') -> Path:
+    """Pretrain `method` ('temporal_contrastive' | 'person_independent') on the training subjects of fold `fold` (plus the
+    stage-1-only subjects of `unlabelled_cache`/`unlabelled_data`); returns the encoder checkpoint. A folder holding a
+    run on other subjects is refused."""
+    from aufacial.evaluation import pretrain_method, PRETRAINED, unlabelled_sets
     if method not in PRETRAINED: raise ValueError(f'method must be one of {sorted(PRETRAINED)}, got {method!r}')
     cfg = eval_config(preset)
     if epochs: cfg = cfg.replace(pretrain=cfg.pretrain.replace(epochs=epochs))
-    tr, _ = _fold_videos(cache_dir, data, cfg.folds, fold)
-    src = synthetic_sources(data, tr, cfg.pi.align) if method == 'person_independent' else tr
+    tr, te = _fold_videos(cache_dir, data, cfg.folds, fold)
+    pi = method == 'person_independent'
+    unl, unl_syn = unlabelled_sets(*unlabelled_sources(unlabelled_cache, unlabelled_data, pi, cfg.pi.align),
+                                   {v.subject for v in tr + te}, pi)
+    subjects = dict(train_subjects=[v.subject for v in tr], unlabelled_subjects=[v.subject for v in unl])
+    done = _read_json(Path(out) / 'stage.json')
+    if done is not None and {k: done.get(k, []) for k in subjects} != subjects:
+        raise FileExistsError(f'{Path(out) / "stage.json"}: a run on other subjects ({done.get("train_subjects")} + unlabelled '
+                              f'{done.get("unlabelled_subjects", [])}); use another --out')
+    src = synthetic_sources(data, tr, cfg.pi.align) + unl_syn if pi else tr + unl
     t0 = time.time()
     ck = pretrain_method(method, cfg, src, out, quiet=quiet)
-    _write_json(Path(out) / 'stage.json', dict(method=method, preset=preset, fold=fold, train_subjects=[v.subject for v in tr],
+    _write_json(Path(out) / 'stage.json', dict(method=method, preset=preset, fold=fold, **subjects,
                                                checkpoint=str(ck), config=cfg.to_dict(), wall_s=round(time.time() - t0, 2)))
-    _say(f'pretrain: {method} on {len(tr)} subjects -> {ck} ({time.time() - t0:.1f}s)')
+    _say(f'pretrain: {method} on {len(tr)} subjects' + (f' + {len(unl)} unlabelled' if unl else '') + f' -> {ck} ({time.time() - t0:.1f}s)')
     return ck
 
 def finetune_stage(cache_dir, data, out, checkpoint=None, preset: str = 'tiny', fold: int = 0, label_fraction: float = 0.02,
@@ -180,16 +205,19 @@ def finetune_stage(cache_dir, data, out, checkpoint=None, preset: str = 'tiny', 
     return metrics
 
 def evaluate_stage(cache_dir, data, out, preset: str = 'tiny', methods: str = '', seeds: str = '', quiet: bool = True,
-                   progress: bool = True) -> dict:
-    "The protocol of `aufacial.evaluation` on the cached videos: tables, CSV/JSON and figures in `out`; prints the table."
+                   progress: bool = True, unlabelled_cache: str = '', unlabelled_data: str = '') -> dict:
+    """The protocol of `aufacial.evaluation` on the cached videos (plus stage-1-only subjects from `unlabelled_cache` /
+    `unlabelled_data`): tables, CSV/JSON and figures in `out`; prints the table."""
     from aufacial.evaluation import run_protocol, save_report, table_markdown
     kw = {}
     if methods: kw['methods'] = tuple(m.strip() for m in methods.split(',') if m.strip())
     if seeds: kw['seeds'] = tuple(int(s) for s in seeds.split(',') if s.strip())
     cfg = eval_config(preset, **kw)
     vids = cached_videos(cache_dir, data)
-    synth = synthetic_sources(data, vids, cfg.pi.align) if 'person_independent' in cfg.methods + cfg.curve_methods else None
-    res = run_protocol(cfg, vids, out, synth_videos=synth, quiet=quiet, progress=progress)
+    pi = 'person_independent' in cfg.methods + cfg.curve_methods
+    synth = synthetic_sources(data, vids, cfg.pi.align) if pi else None
+    unl, unl_syn = unlabelled_sources(unlabelled_cache, unlabelled_data, pi, cfg.pi.align)
+    res = run_protocol(cfg, vids, out, synth_videos=synth, quiet=quiet, progress=progress, unlabelled=unl, unlabelled_synth=unl_syn)
     figs = save_report(res, cfg, vids, out)
     _say(table_markdown(res['table'])); _say(f'evaluate: results in {out} ({", ".join(p.name for p in figs)}); {res["wall_s"]:.0f}s')
     return res
@@ -203,9 +231,11 @@ def pretrain(
     preset: str = 'tiny',          # tiny | cpu | gpu
     fold: int = 0,                 # fold of the preset's fold set (its test subjects are left out)
     epochs: int = 0,               # override the preset's epochs (0: keep)
+    unlabelled_cache: str = '',    # cache of extra stage-1-only subjects (ids unlike the labelled tree's)
+    unlabelled_data: str = '',     # the tree that cache was built from
 ):
     "Self-supervised pretraining of the spatio-temporal encoder on the training subjects' videos (resumable)."
-    pretrain_stage(cache, data, out, method, preset, fold, epochs)
+    pretrain_stage(cache, data, out, method, preset, fold, epochs, unlabelled_cache=unlabelled_cache, unlabelled_data=unlabelled_data)
 
 @call_parse
 def finetune(
@@ -230,9 +260,11 @@ def evaluate(
     preset: str = 'tiny',          # tiny | cpu | gpu
     methods: str = '',             # comma-separated subset of scratch,temporal_contrastive,person_independent,supervised
     seeds: str = '',               # comma-separated label seeds (default: the preset's)
+    unlabelled_cache: str = '',    # cache of extra stage-1-only subjects (ids unlike the labelled tree's)
+    unlabelled_data: str = '',     # the tree that cache was built from
 ):
     "k-fold, multi-seed evaluation of every method; tables, CSV/JSON and figures beside the run (resumable)."
-    evaluate_stage(cache, data, out, preset, methods, seeds)
+    evaluate_stage(cache, data, out, preset, methods, seeds, unlabelled_cache=unlabelled_cache, unlabelled_data=unlabelled_data)
 
 # %% ../nbs/14_cli.ipynb #f43a8cc7
 def _load_regressor(checkpoint):
@@ -354,16 +386,27 @@ def apply(
     except DataFormatError as e: raise SystemExit(f'aufacial-apply: {e}') from None
     _say(f'apply: {p}' + ('' if no_plot else f' and {p.with_suffix(".png")}'))
 
-# %% ../nbs/14_cli.ipynb #5cd818de
+# %% ../nbs/14_cli.ipynb #72289cc9
 def demo_run(out='runs/demo', n_subjects: int = 6, n_frames: int = 240, seed: int = 0, preset: str = 'tiny',
-             seeds: str = '', quiet: bool = True) -> dict:
-    "Run every stage under `out` (data/, cache/, eval/, apply/) and return the summary (also in `out/demo.json`)."
+             seeds: str = '', quiet: bool = True, n_unlabelled: int = 0, unlabelled_frames: int = 0) -> dict:
+    """Run every stage under `out` (data/, cache/, eval/, apply/; with `n_unlabelled` > 0 also unlabelled_data/ and
+    unlabelled_cache/: extra stage-1-only subjects of `unlabelled_frames` frames, default `n_frames`) and return the
+    summary (also in `out/demo.json`)."""
+    from aufacial.core import check_int
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     cfg = eval_config(preset)
+    n_unlabelled = check_int('n_unlabelled', n_unlabelled, 0)
+    size = max(64, 2 * cfg.sparse.size)      # render at twice the crop size: the aligned face crop keeps its detail
     t0, wall = time.time(), {}
-    t = time.time(); synth_stage(out / 'data', n_subjects, n_frames, seed, size=max(64, cfg.sparse.size)); wall['synth'] = time.time() - t
+    t = time.time(); synth_stage(out / 'data', n_subjects, n_frames, seed, size=size); wall['synth'] = time.time() - t
     t = time.time(); cache_stage(out / 'data', out / 'cache', size=cfg.sparse.size); wall['cache'] = time.time() - t
-    t = time.time(); res = evaluate_stage(out / 'cache', out / 'data', out / 'eval', preset, seeds=seeds, quiet=quiet); wall['evaluate'] = time.time() - t
+    unl = dict(unlabelled_cache='', unlabelled_data='')
+    if n_unlabelled:
+        t = time.time()
+        synth_stage(out / 'unlabelled_data', n_unlabelled, unlabelled_frames or n_frames, seed, size=size, first=n_subjects + 1)
+        cache_stage(out / 'unlabelled_data', out / 'unlabelled_cache', size=cfg.sparse.size)
+        unl = dict(unlabelled_cache=out / 'unlabelled_cache', unlabelled_data=out / 'unlabelled_data'); wall['unlabelled'] = time.time() - t
+    t = time.time(); res = evaluate_stage(out / 'cache', out / 'data', out / 'eval', preset, seeds=seeds, quiet=quiet, **unl); wall['evaluate'] = time.time() - t
     t = time.time()
     m = 'temporal_contrastive' if 'temporal_contrastive' in cfg.methods else cfg.methods[0]
     ft = sorted((out / 'eval' / 'finetune').glob(f'{m}_frac{cfg.label_fraction:g}_seed*_fold0'))[0] / 'model.pth'
@@ -372,7 +415,8 @@ def demo_run(out='runs/demo', n_subjects: int = 6, n_frames: int = 240, seed: in
     csv = apply_video(vid, ft, out / 'apply' / f'{test_subject}_aus.csv', detector='mtcnn')
     wall['apply'] = time.time() - t
     from aufacial.evaluation import table_markdown
-    summary = dict(out=str(out), preset=preset, table=json.loads(res['table'].to_json(orient='index')), wall_s={k: round(v, 1) for k, v in wall.items()},
+    summary = dict(out=str(out), preset=preset, n_unlabelled=n_unlabelled, table=json.loads(res['table'].to_json(orient='index')),
+                   wall_s={k: round(v, 1) for k, v in wall.items()},
                    total_s=round(time.time() - t0, 1), apply_csv=str(csv), model=str(ft))
     _write_json(out / 'demo.json', summary)
     _say('\n' + table_markdown(res['table'])); _say(f'demo: done in {time.time() - t0:.0f}s; everything is in {out}')
@@ -386,6 +430,8 @@ def demo(
     seed: int = 0,             # synthesis seed
     preset: str = 'tiny',      # tiny | cpu | gpu
     seeds: str = '',           # comma-separated label seeds (default: the preset's)
+    n_unlabelled: int = 0,     # extra synthetic subjects for pretraining only (ids after the labelled ones)
+    unlabelled_frames: int = 0,  # frames per unlabelled subject (0: n_frames)
 ):
     "The whole job on synthetic data: synthesise, cache, pretrain, fine-tune, evaluate, apply; prints the results table."
-    demo_run(out, n_subjects, n_frames, seed, preset, seeds)
+    demo_run(out, n_subjects, n_frames, seed, preset, seeds, n_unlabelled=n_unlabelled, unlabelled_frames=unlabelled_frames)

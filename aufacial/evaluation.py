@@ -25,8 +25,8 @@ from .person_independent import PersonIndependentConfig, pretrain_person_indepen
 
 # %% auto #0
 __all__ = ['METHODS', 'PRETRAINED', 'EvalConfig', 'fold_plan', 'pretrain_method', 'method_config', 'aligned_crops',
-           'run_protocol', 'summarise', 'table_markdown', 'plot_au_bars', 'plot_label_curve', 'plot_timeline',
-           'save_report']
+           'unlabelled_sets', 'run_protocol', 'summarise', 'table_markdown', 'plot_au_bars', 'plot_label_curve',
+           'plot_timeline', 'save_report']
 
 # %% ../nbs/13_evaluation.ipynb #2c1b8d62
 METHODS = ('scratch', 'temporal_contrastive', 'person_independent', 'supervised')
@@ -141,18 +141,11 @@ def aligned_crops(videos, size: int = 64, margin: float = 0.1, batch: int = 512)
                                  torch.as_tensor(v.aus).float()))
     return out
 
-# %% ../nbs/13_evaluation.ipynb #460c16e7
-def _score(pred, true, aus) -> dict:
-    "Per-AU ICC/PCC/MAE/F1 and their means for pred, true [N, A]."
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', RuntimeWarning)
-        icc, r, e, f1 = icc31(pred, true), pcc(pred, true), mae(pred, true), au_f1(pred, true)
-        out = {'icc': float(np.nanmean(icc)), 'pcc': float(np.nanmean(r)), 'mae': float(np.nanmean(e)), 'f1': float(np.nanmean(f1))}
-    out.update({f'icc_AU{a}': float(v) for a, v in zip(aus, icc)})
-    return out
-
-def _unlabelled_sets(unlabelled, unlabelled_synth, labelled: set, need_synth: bool) -> tuple[list, list]:
-    "Check the extra stage-1 videos: unique ids outside every fold; synthetic twins for person_independent."
+# %% ../nbs/13_evaluation.ipynb #84d7107d
+def unlabelled_sets(unlabelled, unlabelled_synth, labelled: set, need_synth: bool) -> tuple[list, list]:
+    """Check extra stage-1 videos (objects with `.subject`) before anything is written: unique ids, none among the
+    `labelled` fold subjects, and with `need_synth` (person_independent) a SynthVideo twin per id in `unlabelled_synth`
+    (default: the videos themselves when they are SynthVideos). Returns (videos, synthetic twins or [])."""
     unl = list(unlabelled or [])
     ids = [video_subject(v, i) for i, v in enumerate(unl)]
     if len(set(ids)) != len(ids): raise ValueError('unlabelled: subject ids must be unique')
@@ -162,6 +155,16 @@ def _unlabelled_sets(unlabelled, unlabelled_synth, labelled: set, need_synth: bo
     if need_synth and unl and (syn is None or sorted(v.subject for v in syn) != sorted(ids)):
         raise ValueError('person_independent with unlabelled videos needs unlabelled_synth: a SynthVideo with the same subject id for each')
     return unl, syn or []
+
+# %% ../nbs/13_evaluation.ipynb #703600d3
+def _score(pred, true, aus) -> dict:
+    "Per-AU ICC/PCC/MAE/F1 and their means for pred, true [N, A]."
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        icc, r, e, f1 = icc31(pred, true), pcc(pred, true), mae(pred, true), au_f1(pred, true)
+        out = {'icc': float(np.nanmean(icc)), 'pcc': float(np.nanmean(r)), 'mae': float(np.nanmean(e)), 'f1': float(np.nanmean(f1))}
+    out.update({f'icc_AU{a}': float(v) for a, v in zip(aus, icc)})
+    return out
 
 def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_AUS, quiet: bool = True, device=None,
                  progress: bool = False, unlabelled=None, unlabelled_synth=None) -> dict:
@@ -174,7 +177,7 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
     by_subject = {video_subject(v, i): v for i, v in enumerate(videos)}
     if len(by_subject) != len(videos): raise ValueError('videos: subject ids must be unique')
     methods = set(cfg.methods) | set(cfg.curve_methods)
-    unl, unl_synth = _unlabelled_sets(unlabelled, unlabelled_synth, set(by_subject), 'person_independent' in methods)
+    unl, unl_synth = unlabelled_sets(unlabelled, unlabelled_synth, set(by_subject), 'person_independent' in methods)
     unl_tag = f'_unlabelled{len(unl)}' if unl else ''     # pretrained runs on another stage-1 set never reuse these
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     cfg.save(out_dir / 'config.json')

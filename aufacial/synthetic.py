@@ -21,8 +21,8 @@ __all__ = ['AU_INDEX', 'SKIN_TONES', 'HAIR_COLOURS', 'REST_KINDS', 'EXTENT', 'FA
            'RENDER_CHUNK', 'VA_PROTOTYPES', 'VIDEO_CODECS', 'IBUG66', 'SynthConfig', 'IdentityParams',
            'sample_identities', 'au_vector', 'face_geometry', 'landmarks_canonical', 'project_points',
            'block_compress_naive', 'block_compress', 'make_background', 'sample_nuisance', 'render_faces', 'envelope',
-           'smooth_noise', 'sample_timeline', 'sample_pose_track', 'SynthVideo', 'generate_video', 'make_videos',
-           'write_video', 'write_disfa_tree', 'write_rafdb_tree']
+           'smooth_noise', 'sample_timeline', 'sample_pose_track', 'SynthVideo', 'generate_video', 'iter_videos',
+           'make_videos', 'write_video', 'write_disfa_tree', 'write_rafdb_tree']
 
 # %% ../nbs/01_synthetic.ipynb #dad016bf
 @dataclass
@@ -841,7 +841,7 @@ def sample_pose_track(n_frames: int, seed: int, fps: float = 20.0, cfg: 'SynthCo
     P[:, 2] = np.clip(P[:, 2], -cfg.max_roll, cfg.max_roll); P[:, 5] = np.clip(P[:, 5], lo, hi)
     return P.astype(np.float32)
 
-# %% ../nbs/01_synthetic.ipynb #bb5131da
+# %% ../nbs/01_synthetic.ipynb #f8487404
 # ---------------------------------------------------------------- videos
 @dataclass
 class SynthVideo:
@@ -904,12 +904,22 @@ def generate_video(identity, n_frames: int, seed: int = 0, size: int = 112, cfg:
                       landmarks=torch.cat(lms), pose=pose, fps=float(cfg.fps), identity=identity, blink=blink,
                       episodes=tl['episodes'])
 
-def make_videos(n_subjects: int, n_frames: int, seed: int = 0, size: int = 112, cfg: SynthConfig | None = None, **kw) -> list[SynthVideo]:
-    "`n_subjects` videos (subjects 'SN001', 'SN002', ...), deterministic by `seed`; frames uint8 [n_frames, 3, size, size] each."
+def iter_videos(n_subjects: int, n_frames: int, seed: int = 0, size: int = 112, cfg: SynthConfig | None = None, start: int = 0, **kw):
+    """Generate the videos of `make_videos` one at a time (subject k is identity k of `seed`, named `SN{k+1:03d}`, for
+    k = start .. start + n_subjects - 1): memory holds one video however many are asked for. Arguments are checked at
+    the call, before anything is generated."""
     n_subjects = check_int('n_subjects', n_subjects, 1); check_int('n_frames', n_frames, 1); seed = check_int('seed', seed, 0)
-    return [generate_video(k, n_frames, _video_seed(seed, k), size, cfg, id_seed=seed, **kw) for k in range(n_subjects)]
+    start = check_int('start', start, 0)
+    if start + n_subjects > 999: raise ValueError(f'start + n_subjects must be at most 999 (subject ids SN001..SN999), got {start + n_subjects}')
+    return (generate_video(k, n_frames, _video_seed(seed, k), size, cfg, id_seed=seed, **kw) for k in range(start, start + n_subjects))
 
-# %% ../nbs/01_synthetic.ipynb #09d6764a
+def make_videos(n_subjects: int, n_frames: int, seed: int = 0, size: int = 112, cfg: SynthConfig | None = None, start: int = 0,
+                **kw) -> list[SynthVideo]:
+    """`n_subjects` videos (subjects 'SN001', 'SN002', ...; from `SN{start+1:03d}` with `start`: further people of the same
+    seed, e.g. extra unlabelled subjects), deterministic by `seed`; frames uint8 [n_frames, 3, size, size] each."""
+    return list(iter_videos(n_subjects, n_frames, seed, size, cfg, start, **kw))
+
+# %% ../nbs/01_synthetic.ipynb #b0c2e26c
 # ---------------------------------------------------------------- writers
 VIDEO_CODECS = {'mjpeg': dict(pix_fmt='yuvj420p', options={'qmin': '2', 'qmax': '4'}),
                 'mpeg4': dict(pix_fmt='yuv420p', options={'qmin': '2', 'qmax': '4', 'g': '20', 'bf': '0'})}
@@ -973,17 +983,17 @@ def _write_subject(root: Path, v: SynthVideo, codec: str, extra_meta: dict):
                 **{f'identity_{k}': a for k, a in v.identity.to_numpy().items()}, **extra_meta)
     with atomic_write(root / 'synthetic_meta' / f'{sn}.npz') as f: np.savez(f, **meta)
 
-def write_disfa_tree(root, videos, overwrite: bool = False, size: int = 112, codec: str = 'mjpeg', cfg: SynthConfig | None = None) -> Path:
+def write_disfa_tree(root, videos, overwrite: bool = False, size: int = 112, codec: str = 'mjpeg', cfg: SynthConfig | None = None,
+                     start: int = 0) -> Path:
     """Write a DISFA-layout tree under `root`: Videos_LeftCamera/LeftVideoSNxxx_comp.avi,
     ActionUnit_Labels/SNxxx/SNxxx_auN.txt (`frame,intensity`, frames from 1), Landmark_Points/SNxxx/tmp_frame_lm/
     SNxxx_0000_lm.mat (`pts` 66x2: iBUG 68 without inner-mouth corners 60 and 64), synthetic_meta/SNxxx.npz (float AUs,
     expression, va, pose, 68 landmarks, identity). `videos`: a list of SynthVideo, or (n_subjects, n_frames, seed) to
-    generate and write one subject at a time. Refuses a non-empty `root` unless `overwrite`. Returns `root`."""
+    generate and write one subject at a time (`make_videos`'s subjects from index `start`). Refuses a non-empty `root`
+    unless `overwrite`. Returns `root`."""
     if isinstance(videos, tuple) and len(videos) == 3 and all(isinstance(x, (int, np.integer)) for x in videos):
-        n_sub, n_frames, seed = videos
-        n_sub = check_int('n_subjects', n_sub, 1); n_frames = check_int('n_frames', n_frames, 1); seed = check_int('seed', seed, 0)
         size = check_int('size', size, 16, 2048)
-        it = (generate_video(k, n_frames, _video_seed(seed, k), size, cfg, id_seed=seed) for k in range(n_sub))
+        it = iter_videos(*videos, size=size, cfg=cfg, start=start)
     else:
         videos = list(videos)
         if not videos or not all(isinstance(v, SynthVideo) for v in videos):

@@ -151,3 +151,20 @@ def test_demo_end_to_end(tmp_path):
     assert r2.returncode == 0, r2.stderr[-3000:]
     assert 'skipped' in r2.stdout
     assert json.loads((d / 'demo.json').read_text())['wall_s']['evaluate'] < s['wall_s']['evaluate']
+
+def test_unlabelled_subjects_through_the_scripts(stages, tmp_path):
+    "aufacial-synth --first gives a second tree its own ids; pretrain takes it as stage-1-only subjects and refuses a clash."
+    d = stages
+    r = script(tmp_path, 'synth', '--out', tmp_path / 'unl', '--n-subjects', 2, '--n-frames', 60, '--size', 64, '--first', 5)
+    assert r.returncode == 0 and 'SN005..SN006' in r.stdout, r.stdout + r.stderr
+    r = script(tmp_path, 'cache', '--data', tmp_path / 'unl', '--out', tmp_path / 'unl_cache', '--size', 32)
+    assert r.returncode == 0, r.stderr
+    r = script(tmp_path, 'pretrain', '--cache', d / 'cache', '--data', d / 'data', '--out', tmp_path / 'pre', '--epochs', 1,
+               '--unlabelled-cache', tmp_path / 'unl_cache', '--unlabelled-data', tmp_path / 'unl')
+    assert r.returncode == 0 and '+ 2 unlabelled' in r.stdout, r.stdout + r.stderr
+    st = json.loads((tmp_path / 'pre' / 'stage.json').read_text())
+    assert st['unlabelled_subjects'] == ['SN005', 'SN006'] and set(st['train_subjects']).isdisjoint(st['unlabelled_subjects'])
+    r = script(tmp_path, 'pretrain', '--cache', d / 'cache', '--data', d / 'data', '--out', tmp_path / 'clash', '--epochs', 1,
+               '--unlabelled-cache', d / 'cache', '--unlabelled-data', d / 'data')
+    assert r.returncode != 0 and 'also labelled' in r.stderr, r.stderr[-2000:]
+    assert not (tmp_path / 'clash').exists()
