@@ -107,7 +107,7 @@ def cache(
     "Detect/align every frame and store the crops (resumable)."
     cache_stage(data, out, size, margin, overwrite)
 
-# %% ../nbs/14_cli.ipynb #f9763b5b
+# %% ../nbs/14_cli.ipynb #27bea8fc
 def cached_videos(cache_dir, data, subjects=None) -> list:
     "LabelledVideo per record of tree `data` found in the cache `cache_dir` (subjects filter optional)."
     import numpy as np, torch
@@ -118,7 +118,7 @@ def cached_videos(cache_dir, data, subjects=None) -> list:
     for r in load_records(data):
         if subjects is not None and r.subject not in subjects: continue
         k = c.key(r)
-        out.append(LabelledVideo(r.subject, torch.from_numpy(np.asarray(c.frames(k))).clone(), r.au_nan(), torch.from_numpy(c.face(k))))
+        out.append(LabelledVideo(r.subject, torch.from_numpy(np.array(c.frames(k))), r.au_nan(), torch.from_numpy(np.array(c.face(k)))))
     if not out: raise ValueError(f'subjects: none of {subjects} is in {cache_dir}')
     return out
 
@@ -386,7 +386,7 @@ def apply(
     except DataFormatError as e: raise SystemExit(f'aufacial-apply: {e}') from None
     _say(f'apply: {p}' + ('' if no_plot else f' and {p.with_suffix(".png")}'))
 
-# %% ../nbs/14_cli.ipynb #72289cc9
+# %% ../nbs/14_cli.ipynb #25e9fb09
 def demo_run(out='runs/demo', n_subjects: int = 6, n_frames: int = 240, seed: int = 0, preset: str = 'tiny',
              seeds: str = '', quiet: bool = True, n_unlabelled: int = 0, unlabelled_frames: int = 0) -> dict:
     """Run every stage under `out` (data/, cache/, eval/, apply/; with `n_unlabelled` > 0 also unlabelled_data/ and
@@ -409,7 +409,9 @@ def demo_run(out='runs/demo', n_subjects: int = 6, n_frames: int = 240, seed: in
     t = time.time(); res = evaluate_stage(out / 'cache', out / 'data', out / 'eval', preset, seeds=seeds, quiet=quiet, **unl); wall['evaluate'] = time.time() - t
     t = time.time()
     m = 'temporal_contrastive' if 'temporal_contrastive' in cfg.methods else cfg.methods[0]
-    ft = sorted((out / 'eval' / 'finetune').glob(f'{m}_frac{cfg.label_fraction:g}_seed*_fold0'))[0] / 'model.pth'
+    r = res['runs']
+    r = r[(r.method == m) & (r.fold == 0) & ((r.fraction - cfg.label_fraction).abs() < 1e-12)].sort_values('seed')
+    ft = out / 'eval' / r.run_dir.iloc[0] / 'model.pth'
     test_subject = res['plan'][0][1][0]
     vid = next((out / 'data').glob(f'Video*/*{test_subject}*'))
     csv = apply_video(vid, ft, out / 'apply' / f'{test_subject}_aus.csv', detector='mtcnn')

@@ -156,7 +156,7 @@ def unlabelled_sets(unlabelled, unlabelled_synth, labelled: set, need_synth: boo
         raise ValueError('person_independent with unlabelled videos needs unlabelled_synth: a SynthVideo with the same subject id for each')
     return unl, syn or []
 
-# %% ../nbs/13_evaluation.ipynb #703600d3
+# %% ../nbs/13_evaluation.ipynb #bba672cd
 def _score(pred, true, aus) -> dict:
     "Per-AU ICC/PCC/MAE/F1 and their means for pred, true [N, A]."
     with warnings.catch_warnings():
@@ -215,6 +215,7 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
             preds.setdefault((m, scfg.label_fraction, s), {})[video_subject(v)] = p.numpy()
         yt = torch.cat([video_targets(v) for v in test]).numpy()
         rows.append(dict(method=m, fraction=scfg.label_fraction, seed=s, fold=k, test_subjects=' '.join(te),
+                         run_dir=str(run_dir.relative_to(out_dir)),
                          n_labelled=int((getattr(model, 'fit_info', None) or model.checkpoint['extra'])['n_labelled']),
                          **_score(torch.cat(pr).numpy(), yt, aus)))
     runs = pd.DataFrame(rows)

@@ -138,16 +138,20 @@ def test_apply_streams_in_bounded_memory(stages, tmp_path):
 
 def test_demo_end_to_end(tmp_path):
     "The README command on smaller data: every stage, a results table, config and metrics beside the outputs; a re-run is quick."
-    r = script(tmp_path, 'demo', '--out', tmp_path / 'demo', '--n-subjects', 4, '--n-frames', 120, timeout=1500)
+    args = ('--out', tmp_path / 'demo', '--n-subjects', 4, '--n-frames', 120, '--n-unlabelled', 2, '--unlabelled-frames', 60)
+    r = script(tmp_path, 'demo', *args, timeout=1500)
     assert r.returncode == 0, r.stderr[-3000:]
     assert '| model | labels | mean ICC(3,1)' in r.stdout
     d = tmp_path / 'demo'
     s = json.loads((d / 'demo.json').read_text())
-    assert set(s['wall_s']) == {'synth', 'cache', 'evaluate', 'apply'}
+    assert set(s['wall_s']) == {'synth', 'cache', 'unlabelled', 'evaluate', 'apply'}
+    summ = json.loads((d / 'eval' / 'summary.json').read_text())
+    assert summ['unlabelled'] == {'subjects': ['SN005', 'SN006'], 'frames': 120}          # ids after the 4 labelled ones
+    assert s['model'].endswith('_unlabelled2/model.pth') and Path(s['model']).exists()
     for f in ('config.json', 'runs.csv', 'scores.csv', 'table.csv', 'table.md', 'summary.json', 'figures/au_icc.png', 'figures/timeline.png'):
         assert (d / 'eval' / f).exists(), f
     assert Path(s['apply_csv']).exists()
-    r2 = script(tmp_path, 'demo', '--out', tmp_path / 'demo', '--n-subjects', 4, '--n-frames', 120, timeout=900)
+    r2 = script(tmp_path, 'demo', *args, timeout=900)
     assert r2.returncode == 0, r2.stderr[-3000:]
     assert 'skipped' in r2.stdout
     assert json.loads((d / 'demo.json').read_text())['wall_s']['evaluate'] < s['wall_s']['evaluate']
