@@ -41,25 +41,24 @@ def eval_config(preset: str = 'tiny', **kw):
     if preset not in PRESETS: raise ValueError(f'preset must be one of {PRESETS}, got {preset!r}')
     return getattr(EvalConfig, preset)(**kw)
 
-# %% ../nbs/14_cli.ipynb #846114b1
+# %% ../nbs/14_cli.ipynb #2e76080d
 def synth_stage(out, n_subjects: int = 6, n_frames: int = 240, seed: int = 0, size: int = 64, overwrite: bool = False,
                 first: int = 1) -> Path:
     """Write a DISFA-layout synthetic tree to `out` (`aufacial.synthetic.write_disfa_tree`) and `out/synth.json`; skipped
     when done with the same arguments. Subjects are `SN{first:03d}`, ...: a tree of extra unlabelled subjects starts after
     the labelled tree's last number (same `seed`: further people of the same generator)."""
-    from aufacial.core import check_int, prepare_out_dir
+    from aufacial.core import check_int
     from aufacial.synthetic import write_disfa_tree
     out = Path(out)
     args = dict(n_subjects=check_int('n_subjects', n_subjects, 2), n_frames=check_int('n_frames', n_frames, 1),
                 seed=check_int('seed', seed, 0), size=check_int('size', size, 16), first=check_int('first', first, 1))
-    if first + n_subjects - 1 > 999: raise ValueError(f'first + n_subjects - 1 must be at most 999 (ids SN001..SN999), got {first + n_subjects - 1}')
     done = _read_json(out / 'synth.json')
     if done is not None and not overwrite:
         if {'first': 1, **{k: done.get(k) for k in args if k in done}} == args: _say(f'synth: {out} is done, skipped'); return out
         raise FileExistsError(f'{out / "synth.json"}: written with other arguments {done}; use another --out or --overwrite')
     t0 = time.time()
-    if out.exists() and any(out.iterdir()): prepare_out_dir(out, overwrite=True) if overwrite else prepare_out_dir(out)
-    write_disfa_tree(out, (args['n_subjects'], args['n_frames'], args['seed']), overwrite=True, size=args['size'], start=first - 1)
+    # write_disfa_tree checks its arguments (ids up to SN999 included), then refuses a non-empty `out` unless `overwrite`
+    write_disfa_tree(out, (args['n_subjects'], args['n_frames'], args['seed']), overwrite=overwrite, size=args['size'], start=first - 1)
     _write_json(out / 'synth.json', {**args, 'wall_s': round(time.time() - t0, 2)})
     _say(f'synth: {n_subjects} subjects (SN{first:03d}..SN{first + n_subjects - 1:03d}) x {n_frames} frames -> {out} ({time.time() - t0:.1f}s)')
     return out
