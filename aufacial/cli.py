@@ -147,7 +147,7 @@ def unlabelled_sources(cache_dir, data, synth: bool = False, align: bool = False
     vids = cached_videos(cache_dir, data)
     return vids, (synthetic_sources(data, vids, align) if synth else None)
 
-# %% ../nbs/14_cli.ipynb #3398718c
+# %% ../nbs/14_cli.ipynb #325d9e1e
 def _fold_videos(cache_dir, data, folds: str, fold: int):
     from aufacial.evaluation import fold_plan
     vids = cached_videos(cache_dir, data)
@@ -160,7 +160,7 @@ def pretrain_stage(cache_dir, data, out, method: str = 'temporal_contrastive', p
                    epochs: int = 0, quiet: bool = False, unlabelled_cache: str = '', unlabelled_data: str = '') -> Path:
     """Pretrain `method` ('temporal_contrastive' | 'person_independent') on the training subjects of fold `fold` (plus the
     stage-1-only subjects of `unlabelled_cache`/`unlabelled_data`); returns the encoder checkpoint. A folder holding a
-    run on other subjects is refused."""
+    run, finished or not, on other videos is refused (`aufacial.training.check_run_inputs`)."""
     from aufacial.evaluation import pretrain_method, PRETRAINED, unlabelled_sets
     if method not in PRETRAINED: raise ValueError(f'method must be one of {sorted(PRETRAINED)}, got {method!r}')
     cfg = eval_config(preset)
@@ -170,10 +170,6 @@ def pretrain_stage(cache_dir, data, out, method: str = 'temporal_contrastive', p
     unl, unl_syn = unlabelled_sets(*unlabelled_sources(unlabelled_cache, unlabelled_data, pi, cfg.pi.align),
                                    {v.subject for v in tr + te}, pi)
     subjects = dict(train_subjects=[v.subject for v in tr], unlabelled_subjects=[v.subject for v in unl])
-    done = _read_json(Path(out) / 'stage.json')
-    if done is not None and {k: done.get(k, []) for k in subjects} != subjects:
-        raise FileExistsError(f'{Path(out) / "stage.json"}: a run on other subjects ({done.get("train_subjects")} + unlabelled '
-                              f'{done.get("unlabelled_subjects", [])}); use another --out')
     src = synthetic_sources(data, tr, cfg.pi.align) + unl_syn if pi else tr + unl
     t0 = time.time()
     ck = pretrain_method(method, cfg, src, out, quiet=quiet)
