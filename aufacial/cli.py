@@ -76,18 +76,24 @@ def synth(
     "Synthesise labelled face videos in the DISFA layout."
     synth_stage(out, n_subjects, n_frames, seed, size, overwrite, first)
 
-# %% ../nbs/14_cli.ipynb #a400f4c5
-def load_records(data):
-    "Annotations of a DISFA-layout tree: `load_synthetic_disfa` when it has `synthetic_meta/`, else `load_disfa`."
-    from aufacial.data import load_disfa, load_synthetic_disfa
+# %% ../nbs/14_cli.ipynb #b79768d1
+def load_records(data, labels: bool = True):
+    """Annotations of `data`: `load_synthetic_disfa` for a tree with `synthetic_meta/`, `load_disfa` for a DISFA-layout
+    tree, and, when `labels` is False, `load_video_folder` for a folder of unlabelled videos (no `ActionUnit_Labels/`)."""
+    from aufacial.core import DataFormatError
+    from aufacial.data import load_disfa, load_synthetic_disfa, load_video_folder
     data = Path(data)
-    return load_synthetic_disfa(data) if (data / 'synthetic_meta').exists() else load_disfa(data)
+    if (data / 'synthetic_meta').exists(): return load_synthetic_disfa(data)
+    if (data / 'ActionUnit_Labels').exists(): return load_disfa(data)
+    if not labels: return load_video_folder(data)
+    raise DataFormatError(data / 'ActionUnit_Labels', 'DISFA label folder does not exist: labelled data must be a DISFA-layout '
+                          'tree (a folder of unlabelled videos can only serve as --unlabelled-data)')
 
 def cache_stage(data, out, size: int = 32, margin: float = 0.1, overwrite: bool = False, progress: bool = True) -> Path:
     "Aligned-crop cache of every video of the tree `data` in `out` (resumable: complete shards are kept) and `out/stage.json`."
     from aufacial.align import build_crop_cache
     t0 = time.time()
-    recs = load_records(data)
+    recs = load_records(data, labels=False)
     cache = build_crop_cache(recs, out, size=size, margin=margin, overwrite=overwrite, resume=True, progress=progress)
     summ = cache.summary()
     _write_json(Path(out) / 'stage.json', dict(data=str(data), size=size, margin=margin, shards=len(cache),
@@ -97,7 +103,7 @@ def cache_stage(data, out, size: int = 32, margin: float = 0.1, overwrite: bool 
 
 @call_parse
 def cache(
-    data: str = 'runs/data',    # DISFA-layout tree (real or synthetic)
+    data: str = 'runs/data',    # DISFA-layout tree (real or synthetic) or a folder of unlabelled videos
     out: str = 'runs/cache',    # cache folder
     size: int = 32,             # crop size in pixels (the model's input size)
     margin: float = 0.1,        # margin around the aligned face
@@ -106,15 +112,15 @@ def cache(
     "Detect/align every frame and store the crops (resumable)."
     cache_stage(data, out, size, margin, overwrite)
 
-# %% ../nbs/14_cli.ipynb #27bea8fc
-def cached_videos(cache_dir, data, subjects=None) -> list:
-    "LabelledVideo per record of tree `data` found in the cache `cache_dir` (subjects filter optional)."
+# %% ../nbs/14_cli.ipynb #a66b616e
+def cached_videos(cache_dir, data, subjects=None, labels: bool = True) -> list:
+    "LabelledVideo per record of `data` (see `load_records`; labels False admits a video folder, au [N, 0]) in the cache `cache_dir` (subjects filter optional)."
     import numpy as np, torch
     from aufacial.align import AlignedCropCache
     from aufacial.sparse import LabelledVideo
     c = AlignedCropCache(cache_dir)
     out = []
-    for r in load_records(data):
+    for r in load_records(data, labels):
         if subjects is not None and r.subject not in subjects: continue
         k = c.key(r)
         out.append(LabelledVideo(r.subject, torch.from_numpy(np.array(c.frames(k))), r.au_nan(), torch.from_numpy(np.array(c.face(k)))))
@@ -137,17 +143,17 @@ def synthetic_sources(data, videos, align: bool = False) -> list:
         out.append(gen[v.subject] if align else dataclasses.replace(gen[v.subject], frames=v.frames))
     return out
 
-# %% ../nbs/14_cli.ipynb #697abfbe
+# %% ../nbs/14_cli.ipynb #1c28c7ad
 def unlabelled_sources(cache_dir, data, synth: bool = False, align: bool = False) -> tuple[list, list | None]:
-    """Stage-1-only videos: the `cached_videos` of cache `cache_dir` built from tree `data` (their labels are never used)
+    """Stage-1-only videos: the `cached_videos` of cache `cache_dir` built from `data`, a tree or a video folder (labels never used)
     and, with `synth`, their `synthetic_sources` for person-independent pretraining (else None). ([], None) when both
     paths are empty; one without the other is an error."""
     if not cache_dir and not data: return [], None
     if not (cache_dir and data): raise ValueError('unlabelled_cache and unlabelled_data go together: a cache and the tree it was built from')
-    vids = cached_videos(cache_dir, data)
+    vids = cached_videos(cache_dir, data, labels=False)
     return vids, (synthetic_sources(data, vids, align) if synth else None)
 
-# %% ../nbs/14_cli.ipynb #325d9e1e
+# %% ../nbs/14_cli.ipynb #a362fd12
 def _fold_videos(cache_dir, data, folds: str, fold: int):
     from aufacial.evaluation import fold_plan
     vids = cached_videos(cache_dir, data)
@@ -227,7 +233,7 @@ def pretrain(
     fold: int = 0,                 # fold of the preset's fold set (its test subjects are left out)
     epochs: int = 0,               # override the preset's epochs (0: keep)
     unlabelled_cache: str = '',    # cache of extra stage-1-only subjects (ids unlike the labelled tree's)
-    unlabelled_data: str = '',     # the tree that cache was built from
+    unlabelled_data: str = '',     # the tree or video folder that cache was built from
 ):
     "Self-supervised pretraining of the spatio-temporal encoder on the training subjects' videos (resumable)."
     pretrain_stage(cache, data, out, method, preset, fold, epochs, unlabelled_cache=unlabelled_cache, unlabelled_data=unlabelled_data)
@@ -256,7 +262,7 @@ def evaluate(
     methods: str = '',             # comma-separated subset of scratch,temporal_contrastive,person_independent,supervised
     seeds: str = '',               # comma-separated label seeds (default: the preset's)
     unlabelled_cache: str = '',    # cache of extra stage-1-only subjects (ids unlike the labelled tree's)
-    unlabelled_data: str = '',     # the tree that cache was built from
+    unlabelled_data: str = '',     # the tree or video folder that cache was built from
 ):
     "k-fold, multi-seed evaluation of every method; tables, CSV/JSON and figures beside the run (resumable)."
     evaluate_stage(cache, data, out, preset, methods, seeds, unlabelled_cache=unlabelled_cache, unlabelled_data=unlabelled_data)

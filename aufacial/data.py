@@ -17,10 +17,10 @@ from .core import (DISFA_AUS, BP4D_AUS, BP4D_INTENSITY_AUS, AFFWILD2_AUS, NOT_CO
                            AFFECTNET_LABELS, AFFWILD2_EXPR_LABELS, expression_index, DataFormatError, check_int)
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'AFFECTNET_COLUMNS', 'AFFWILD2_TASKS', 'AFFWILD2_SPLITS', 'SYNTH_PER_FRAME', 'DataWarning', 'read_image',
-           'VideoReader', 'Annotations', 'records_table', 'read_frame_value_file', 'disfa_video_path',
+__all__ = ['IMAGE_EXTS', 'AFFECTNET_COLUMNS', 'AFFWILD2_TASKS', 'AFFWILD2_SPLITS', 'VIDEO_EXTS', 'SYNTH_PER_FRAME', 'DataWarning',
+           'read_image', 'VideoReader', 'Annotations', 'records_table', 'read_frame_value_file', 'disfa_video_path',
            'load_landmark_mat', 'load_disfa', 'load_bp4d', 'safe_join', 'load_rafdb', 'load_affectnet', 'load_affwild2',
-           'load_synthetic_disfa']
+           'load_video_folder', 'load_synthetic_disfa']
 
 # %% ../nbs/02_data.ipynb #5a8698cf
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
@@ -634,6 +634,36 @@ def load_affwild2(root, task: str = 'AU', split: str = 'train', videos=None) -> 
         subject = re.sub(r'_(left|right)$', '', f.stem)
         out.append(_record('affwild2', subject, f.stem, len(rows), AFFWILD2_AUS if task == 'AU' else (), source=folder, **kw))
     if dropped: warnings.warn(f'{ann}: {dropped} of {total} annotated frames have no cropped_aligned image and were left out', DataWarning, stacklevel=2)
+    return out
+
+# %% ../nbs/02_data.ipynb #7f7c3e0d
+VIDEO_EXTS = ('.avi', '.mp4', '.mov', '.mkv', '.webm', '.m4v', '.mpg', '.mpeg', '.wmv', '.flv')
+
+def load_video_folder(root, subjects=None, exts=VIDEO_EXTS) -> list[Annotations]:
+    """Unlabelled videos: one record per file below `root` (recursively, sorted, hidden files skipped) whose suffix is in
+    `exts`. dataset 'videos', subject = the path relative to `root` without its suffix, video = the file name, T = the
+    decoded frame count, every label masked, no landmarks, extras['fps']. subjects: keep only these (all must exist).
+    A missing or empty folder, an unreadable video or two files named alike up to the suffix raise `DataFormatError`."""
+    root = Path(root)
+    if not root.is_dir(): raise DataFormatError(root, 'is a file, expected a folder of videos' if root.exists() else 'video folder does not exist')
+    exts = {e.lower() for e in exts}
+    files = sorted(p for p in root.rglob('*') if p.suffix.lower() in exts and p.is_file()
+                   and not any(part.startswith('.') for part in p.relative_to(root).parts))
+    if not files: raise DataFormatError(root, f'holds no video files (looked for {", ".join(sorted(exts))})')
+    ids = {}
+    for p in files:
+        sid = p.relative_to(root).with_suffix('').as_posix()
+        if sid in ids: raise DataFormatError(p, f'named like {ids[sid]} up to the suffix: both would be subject {sid!r}')
+        ids[sid] = p
+    if subjects is not None:
+        missing = sorted(set(subjects) - set(ids))
+        if missing: raise DataFormatError(root, f'no video for subject(s) {missing}')
+    out = []
+    for sid, p in ids.items():
+        if subjects is not None and sid not in subjects: continue
+        vr = VideoReader(p)
+        out.append(_record('videos', sid, p.name, len(vr), source=p, extras={'fps': vr.fps}))
+        vr.close()
     return out
 
 # %% ../nbs/02_data.ipynb #b900a0fa

@@ -172,3 +172,27 @@ def test_unlabelled_subjects_through_the_scripts(stages, tmp_path):
                '--unlabelled-cache', d / 'cache', '--unlabelled-data', d / 'data')
     assert r.returncode != 0 and 'also labelled' in r.stderr, r.stderr[-2000:]
     assert not (tmp_path / 'clash').exists()
+
+def test_real_video_folder_as_unlabelled_data(stages, real_faces, tmp_path):
+    "A folder of real, unlabelled videos is cached (MTCNN) and joins pretraining; as labelled data it is refused."
+    d = stages
+    r = script(tmp_path, 'cache', '--data', real_faces, '--out', tmp_path / 'real_cache', '--size', 32)
+    assert r.returncode == 0 and 'cache: 3 videos' in r.stdout, r.stdout + r.stderr[-2000:]
+    st = json.loads((tmp_path / 'real_cache' / 'stage.json').read_text())
+    assert st['frames'] == 169 + 95 + 72 and 72 <= st['faces'] < st['frames']         # no_face.mp4 has none
+    r = script(tmp_path, 'pretrain', '--cache', d / 'cache', '--data', d / 'data', '--out', tmp_path / 'pre', '--epochs', 1,
+               '--unlabelled-cache', tmp_path / 'real_cache', '--unlabelled-data', real_faces)
+    assert r.returncode == 0 and '+ 3 unlabelled' in r.stdout, r.stdout + r.stderr[-2000:]
+    assert json.loads((tmp_path / 'pre' / 'stage.json').read_text())['unlabelled_subjects'] == ['face_noface', 'no_face', 'single_face']
+    r = script(tmp_path, 'finetune', '--cache', tmp_path / 'real_cache', '--data', real_faces, '--out', tmp_path / 'ft')
+    assert r.returncode != 0 and 'ActionUnit_Labels: DISFA label folder does not exist' in r.stderr, r.stderr[-2000:]
+    assert not (tmp_path / 'ft').exists()
+
+def test_finetune_refuses_a_folder_trained_on_another_fold(stages, tmp_path):
+    "Fine-tuning fold 1 into fold 0's folder would return fold 0's model, scored on subjects it trained on: refused."
+    d = stages
+    before = (d / 'ft' / 'model.pth').stat().st_mtime_ns
+    r = script(tmp_path, 'finetune', '--cache', d / 'cache', '--data', d / 'data', '--out', d / 'ft', '--checkpoint',
+               d / 'tc' / 'encoder.pth', '--label-fraction', 0.05, '--fold', 1)
+    assert r.returncode != 0 and 'trained on other inputs' in r.stderr, r.stderr[-2000:]
+    assert (d / 'ft' / 'model.pth').stat().st_mtime_ns == before
