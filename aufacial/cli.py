@@ -12,8 +12,8 @@ from fastcore.script import call_parse
 
 # %% auto #0
 __all__ = ['PRESETS', 'eval_config', 'synth_stage', 'synth', 'load_records', 'cache_stage', 'cache', 'cached_videos',
-           'synthetic_sources', 'unlabelled_sources', 'pretrain_stage', 'finetune_stage', 'evaluate_stage', 'pretrain',
-           'finetune', 'evaluate', 'apply_video', 'plot_csv', 'apply', 'demo_run', 'demo']
+           'synthetic_sources', 'unlabelled_sources', 'folds_for', 'pretrain_stage', 'finetune_stage', 'evaluate_stage',
+           'pretrain', 'finetune', 'evaluate', 'apply_video', 'plot_csv', 'apply', 'demo_run', 'demo']
 
 # %% ../nbs/14_cli.ipynb #58ff56fd
 PRESETS = ('tiny', 'cpu', 'gpu')
@@ -153,7 +153,20 @@ def unlabelled_sources(cache_dir, data, synth: bool = False, align: bool = False
     vids = cached_videos(cache_dir, data, labels=False)
     return vids, (synthetic_sources(data, vids, align) if synth else None)
 
-# %% ../nbs/14_cli.ipynb #a362fd12
+# %% ../nbs/14_cli.ipynb #5c3f8d42
+def folds_for(data, preset_folds: str, folds: str = '') -> str:
+    """The fold set (`aufacial.clips.FOLDS`) for the labelled tree `data`: `folds` if given, else `preset_folds` for a
+    synthetic tree (`synthetic_meta/`) and 'disfa_3fold_jaanet_v1' for a real DISFA tree. A synthetic fold set on a real
+    tree is refused: its rule would split real subjects by id arithmetic, not by the published folds."""
+    from aufacial.clips import _fold_entry
+    synthetic = (Path(data) / 'synthetic_meta').exists()
+    folds = folds or (preset_folds if synthetic else 'disfa_3fold_jaanet_v1')
+    kind = _fold_entry(folds)['dataset']
+    if not synthetic and kind == 'synthetic':
+        raise ValueError(f'folds: {folds!r} is a rule for synthetic trees, but {data} is real data; use a published fold '
+                         'set such as disfa_3fold_jaanet_v1')
+    return folds
+
 def _fold_videos(cache_dir, data, folds: str, fold: int):
     from aufacial.evaluation import fold_plan
     vids = cached_videos(cache_dir, data)
@@ -163,13 +176,14 @@ def _fold_videos(cache_dir, data, folds: str, fold: int):
     return [v for v in vids if v.subject in tr], [v for v in vids if v.subject in te]
 
 def pretrain_stage(cache_dir, data, out, method: str = 'temporal_contrastive', preset: str = 'tiny', fold: int = 0,
-                   epochs: int = 0, quiet: bool = False, unlabelled_cache: str = '', unlabelled_data: str = '') -> Path:
+                   epochs: int = 0, quiet: bool = False, unlabelled_cache: str = '', unlabelled_data: str = '', folds: str = '') -> Path:
     """Pretrain `method` ('temporal_contrastive' | 'person_independent') on the training subjects of fold `fold` (plus the
     stage-1-only subjects of `unlabelled_cache`/`unlabelled_data`); returns the encoder checkpoint. A folder holding a
     run, finished or not, on other videos is refused (`aufacial.training.check_run_inputs`)."""
     from aufacial.evaluation import pretrain_method, PRETRAINED, unlabelled_sets
     if method not in PRETRAINED: raise ValueError(f'method must be one of {sorted(PRETRAINED)}, got {method!r}')
     cfg = eval_config(preset)
+    cfg = cfg.replace(folds=folds_for(data, cfg.folds, folds))
     if epochs: cfg = cfg.replace(pretrain=cfg.pretrain.replace(epochs=epochs))
     tr, te = _fold_videos(cache_dir, data, cfg.folds, fold)
     pi = method == 'person_independent'
@@ -185,13 +199,14 @@ def pretrain_stage(cache_dir, data, out, method: str = 'temporal_contrastive', p
     return ck
 
 def finetune_stage(cache_dir, data, out, checkpoint=None, preset: str = 'tiny', fold: int = 0, label_fraction: float = 0.02,
-                   seed: int = 0, freeze: str = '', quiet: bool = False) -> dict:
+                   seed: int = 0, freeze: str = '', quiet: bool = False, folds: str = '') -> dict:
     "Fine-tune the sparse regressor on fold `fold` (from `checkpoint` or scratch), score the held-out subjects; writes model.pth and metrics.json."
     import torch
     from aufacial.sparse import finetune_sparse, predict_videos, video_targets
     from aufacial.metrics import intensity_report
     from aufacial.core import DISFA_AUS
     cfg = eval_config(preset)
+    cfg = cfg.replace(folds=folds_for(data, cfg.folds, folds))
     tr, te = _fold_videos(cache_dir, data, cfg.folds, fold)
     scfg = cfg.sparse.replace(label_fraction=label_fraction, label_seed=seed,
                               freeze=freeze or (cfg.pretrained_freeze if checkpoint else 'full'))
@@ -199,14 +214,14 @@ def finetune_stage(cache_dir, data, out, checkpoint=None, preset: str = 'tiny', 
     model = finetune_sparse(scfg, tr, checkpoint, out, cfg.finetune.replace(seed=seed), bs=cfg.bs, quiet=quiet, return_model=True)
     pred = torch.cat(predict_videos(model, te)); y = torch.cat([video_targets(v) for v in te])
     rep = intensity_report(pred, y, DISFA_AUS)
-    metrics = dict(fold=fold, test_subjects=[v.subject for v in te], label_fraction=label_fraction, seed=seed, checkpoint=str(checkpoint),
+    metrics = dict(folds=cfg.folds, fold=fold, test_subjects=[v.subject for v in te], label_fraction=label_fraction, seed=seed, checkpoint=str(checkpoint),
                    icc_mean=float(rep.loc['mean', 'ICC']), report=json.loads(rep.to_json(orient='index')), wall_s=round(time.time() - t0, 2))
     _write_json(Path(out) / 'metrics.json', metrics)
     _say(f'finetune: fold {fold}, {label_fraction:.0%} labels -> {Path(out) / "model.pth"}; held-out mean ICC {metrics["icc_mean"]:.3f}')
     return metrics
 
 def evaluate_stage(cache_dir, data, out, preset: str = 'tiny', methods: str = '', seeds: str = '', quiet: bool = True,
-                   progress: bool = True, unlabelled_cache: str = '', unlabelled_data: str = '') -> dict:
+                   progress: bool = True, unlabelled_cache: str = '', unlabelled_data: str = '', folds: str = '') -> dict:
     """The protocol of `aufacial.evaluation` on the cached videos (plus stage-1-only subjects from `unlabelled_cache` /
     `unlabelled_data`): tables, CSV/JSON and figures in `out`; prints the table."""
     from aufacial.evaluation import run_protocol, save_report, table_markdown
@@ -214,6 +229,7 @@ def evaluate_stage(cache_dir, data, out, preset: str = 'tiny', methods: str = ''
     if methods: kw['methods'] = tuple(m.strip() for m in methods.split(',') if m.strip())
     if seeds: kw['seeds'] = tuple(int(s) for s in seeds.split(',') if s.strip())
     cfg = eval_config(preset, **kw)
+    cfg = cfg.replace(folds=folds_for(data, cfg.folds, folds))
     vids = cached_videos(cache_dir, data)
     pi = 'person_independent' in cfg.methods + cfg.curve_methods
     synth = synthetic_sources(data, vids, cfg.pi.align) if pi else None
@@ -230,13 +246,15 @@ def pretrain(
     out: str = 'runs/pretrain',    # output folder
     method: str = 'temporal_contrastive',  # temporal_contrastive | person_independent
     preset: str = 'tiny',          # tiny | cpu | gpu
-    fold: int = 0,                 # fold of the preset's fold set (its test subjects are left out)
+    fold: int = 0,                 # fold of the fold set (its test subjects are left out)
     epochs: int = 0,               # override the preset's epochs (0: keep)
     unlabelled_cache: str = '',    # cache of extra stage-1-only subjects (ids unlike the labelled tree's)
     unlabelled_data: str = '',     # the tree or video folder that cache was built from
+    folds: str = '',               # fold set (default: the preset's for synthetic data, disfa_3fold_jaanet_v1 for DISFA)
 ):
     "Self-supervised pretraining of the spatio-temporal encoder on the training subjects' videos (resumable)."
-    pretrain_stage(cache, data, out, method, preset, fold, epochs, unlabelled_cache=unlabelled_cache, unlabelled_data=unlabelled_data)
+    pretrain_stage(cache, data, out, method, preset, fold, epochs, unlabelled_cache=unlabelled_cache, unlabelled_data=unlabelled_data,
+                   folds=folds)
 
 @call_parse
 def finetune(
@@ -249,9 +267,10 @@ def finetune(
     label_fraction: float = 0.02,  # fraction of frames with labels
     seed: int = 0,                 # label-subset and training seed
     freeze: str = '',              # frozen | partial | full (default: the preset's for a checkpoint, full otherwise)
+    folds: str = '',               # fold set (default: the preset's for synthetic data, disfa_3fold_jaanet_v1 for DISFA)
 ):
     "Sparse-label AU intensity regression on one fold; writes model.pth and metrics.json (resumable)."
-    finetune_stage(cache, data, out, checkpoint, preset, fold, label_fraction, seed, freeze)
+    finetune_stage(cache, data, out, checkpoint, preset, fold, label_fraction, seed, freeze, folds=folds)
 
 @call_parse
 def evaluate(
@@ -263,9 +282,11 @@ def evaluate(
     seeds: str = '',               # comma-separated label seeds (default: the preset's)
     unlabelled_cache: str = '',    # cache of extra stage-1-only subjects (ids unlike the labelled tree's)
     unlabelled_data: str = '',     # the tree or video folder that cache was built from
+    folds: str = '',               # fold set (default: the preset's for synthetic data, disfa_3fold_jaanet_v1 for DISFA)
 ):
     "k-fold, multi-seed evaluation of every method; tables, CSV/JSON and figures beside the run (resumable)."
-    evaluate_stage(cache, data, out, preset, methods, seeds, unlabelled_cache=unlabelled_cache, unlabelled_data=unlabelled_data)
+    evaluate_stage(cache, data, out, preset, methods, seeds, unlabelled_cache=unlabelled_cache, unlabelled_data=unlabelled_data,
+                   folds=folds)
 
 # %% ../nbs/14_cli.ipynb #f43a8cc7
 def _load_regressor(checkpoint):
