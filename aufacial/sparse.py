@@ -25,8 +25,8 @@ from .clips import to_float01
 
 # %% auto #0
 __all__ = ['FREEZE_MODES', 'SparseRegressionConfig', 'sparse_mse_naive', 'sparse_mse', 'LabelledVideo', 'video_targets',
-           'video_subject', 'labelled_frames', 'SparseClips', 'SparseAURegressor', 'sparse_clip_dls', 'finetune_sparse',
-           'predict_videos']
+           'video_subject', 'video_key', 'labelled_frames', 'SparseClips', 'SparseAURegressor', 'sparse_clip_dls',
+           'finetune_sparse', 'predict_videos']
 
 # %% ../nbs/12_sparse_regression.ipynb #8c795507
 FREEZE_MODES = ('frozen', 'partial', 'full')
@@ -88,14 +88,16 @@ def sparse_mse(pred, y):
     if not keep.any(): return (pred * 0).sum()          # keeps the graph; no labelled entry, no gradient
     return F.mse_loss(pred[keep].float(), y[keep].float())
 
-# %% ../nbs/12_sparse_regression.ipynb #8f54f4cc
+# %% ../nbs/12_sparse_regression.ipynb #bf7cbeaf
 @dataclass
 class LabelledVideo:
-    "A video in memory: `subject`, `frames` uint8 [N, 3, S, S], `au` float32 [N, A] (NaN = no label), `face` bool [N] (a face was found)."
+    """A video in memory: `subject`, `frames` uint8 [N, 3, S, S], `au` float32 [N, A] (NaN = no label), `face` bool [N]
+    (a face was found), `video` its name where the subject has several (BP4D's tasks; '' otherwise)."""
     subject: str
     frames: torch.Tensor
     au: torch.Tensor
     face: torch.Tensor | None = None
+    video: str = ''
 
     def __post_init__(self):
         f, a = self.frames, self.au
@@ -120,6 +122,11 @@ def video_subject(v, i: int = 0) -> str:
     "The subject id of a video (or 'video<i>' when it has none)."
     return str(getattr(v, 'subject', f'video{i}'))
 
+def video_key(v, i: int = 0) -> str:
+    "A video's id: its subject (`video_subject`), or 'subject/video' when it names itself (`.video`, e.g. a BP4D task)."
+    name = getattr(v, 'video', '') if isinstance(v, LabelledVideo) else ''
+    return f'{video_subject(v, i)}/{name}' if name else video_subject(v, i)
+
 def labelled_frames(n_frames: int, fraction: float, seed: int, subject: str) -> torch.Tensor:
     "bool [n_frames]: the labelled frames of one video (all of them at fraction 1), seeded by (seed, crc32(subject))."
     if float(fraction) >= 1: return torch.ones(check_int('n_frames', n_frames, 1), dtype=torch.bool)
@@ -142,7 +149,7 @@ class SparseClips(torch.utils.data.Dataset):
         for i, (v, f) in enumerate(zip(self.videos, self.frames)):
             y = video_targets(v).clone()
             if len(y) != len(f): raise ValueError(f'video {video_subject(v, i)}: {len(f)} frames but {len(y)} label rows')
-            m = labelled_frames(len(f), label_fraction, seed, video_subject(v, i))
+            m = labelled_frames(len(f), label_fraction, seed, video_key(v, i))
             if isinstance(v, LabelledVideo): m = m & v.face
             y[~m] = float('nan')
             self.targets.append(y); self.masks.append(m)
