@@ -153,7 +153,7 @@ def unlabelled_sources(cache_dir, data, synth: bool = False, align: bool = False
     vids = cached_videos(cache_dir, data, labels=False)
     return vids, (synthetic_sources(data, vids, align) if synth else None)
 
-# %% ../nbs/14_cli.ipynb #5c3f8d42
+# %% ../nbs/14_cli.ipynb #6df08c12
 def folds_for(data, preset_folds: str, folds: str = '') -> str:
     """The fold set (`aufacial.clips.FOLDS`) for the labelled tree `data`: `folds` if given, else `preset_folds` for a
     synthetic tree (`synthetic_meta/`) and 'disfa_3fold_jaanet_v1' for a real DISFA tree. A synthetic fold set on a real
@@ -204,7 +204,6 @@ def finetune_stage(cache_dir, data, out, checkpoint=None, preset: str = 'tiny', 
     import torch
     from aufacial.sparse import finetune_sparse, predict_videos, video_targets
     from aufacial.metrics import intensity_report
-    from aufacial.core import DISFA_AUS
     cfg = eval_config(preset)
     cfg = cfg.replace(folds=folds_for(data, cfg.folds, folds))
     tr, te = _fold_videos(cache_dir, data, cfg.folds, fold)
@@ -213,7 +212,7 @@ def finetune_stage(cache_dir, data, out, checkpoint=None, preset: str = 'tiny', 
     t0 = time.time()
     model = finetune_sparse(scfg, tr, checkpoint, out, cfg.finetune.replace(seed=seed), bs=cfg.bs, quiet=quiet, return_model=True)
     pred = torch.cat(predict_videos(model, te)); y = torch.cat([video_targets(v) for v in te])
-    rep = intensity_report(pred, y, DISFA_AUS)
+    rep = intensity_report(pred, y, model.cfg.au_ids())
     metrics = dict(folds=cfg.folds, fold=fold, test_subjects=[v.subject for v in te], label_fraction=label_fraction, seed=seed, checkpoint=str(checkpoint),
                    icc_mean=float(rep.loc['mean', 'ICC']), report=json.loads(rep.to_json(orient='index')), wall_s=round(time.time() - t0, 2))
     _write_json(Path(out) / 'metrics.json', metrics)
@@ -288,7 +287,7 @@ def evaluate(
     evaluate_stage(cache, data, out, preset, methods, seeds, unlabelled_cache=unlabelled_cache, unlabelled_data=unlabelled_data,
                    folds=folds)
 
-# %% ../nbs/14_cli.ipynb #f43a8cc7
+# %% ../nbs/14_cli.ipynb #3adae00b
 def _load_regressor(checkpoint):
     from aufacial.encoders import load_checkpoint
     from aufacial.sparse import SparseAURegressor
@@ -308,7 +307,7 @@ def apply_video(video, checkpoint, out_csv=None, plot: bool = True, detector: st
     video = Path(video)
     reader = VideoReader(video)                     # DataFormatError naming the video if missing/unreadable
     model = _load_regressor(checkpoint)             # DataFormatError naming the checkpoint
-    aus = tuple(aus or (DISFA_AUS if model.cfg.n_aus == len(DISFA_AUS) else range(1, model.cfg.n_aus + 1)))
+    aus = tuple(aus or model.cfg.au_ids())
     if len(aus) != model.cfg.n_aus: raise ValueError(f'aus has {len(aus)} entries, the model predicts {model.cfg.n_aus}')
     T, S = model.cfg.clip_len, model.cfg.size
     dev = torch.device(device) if device is not None else torch.device('cpu')

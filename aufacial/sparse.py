@@ -28,14 +28,15 @@ __all__ = ['FREEZE_MODES', 'SparseRegressionConfig', 'sparse_mse_naive', 'sparse
            'video_subject', 'video_key', 'labelled_frames', 'SparseClips', 'SparseAURegressor', 'sparse_clip_dls',
            'finetune_sparse', 'predict_videos']
 
-# %% ../nbs/12_sparse_regression.ipynb #8c795507
+# %% ../nbs/12_sparse_regression.ipynb #4e3af80b
 FREEZE_MODES = ('frozen', 'partial', 'full')
 
 @dataclass
 class SparseRegressionConfig(Config):
     "Sparse-label AU regression: `encoder`, head (`head_hidden` 0 = linear), `freeze` mode, clip length, crop size, label fraction/seed, optimiser `steps`."
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    n_aus: int = 12                  # outputs per frame (DISFA_AUS order for DISFA-style data)
+    n_aus: int = 12                  # outputs per frame
+    aus: tuple = ()                  # the AU of each output (empty: DISFA_AUS, which needs n_aus = 12)
     head_hidden: int = 0             # 0: linear head; > 0: a 2-layer MLP of this width
     freeze: str = 'full'             # 'frozen' | 'partial' | 'full'
     clip_len: int = 16               # T frames per training clip
@@ -51,6 +52,8 @@ class SparseRegressionConfig(Config):
 
     def validate(self):
         check_int('n_aus', self.n_aus, lo=1); check_int('head_hidden', self.head_hidden, lo=0)
+        self.aus = tuple(check_int('aus', a, lo=1) for a in self.aus)
+        if self.aus and len(self.aus) != self.n_aus: raise ValueError(f'aus lists {len(self.aus)} AUs but n_aus is {self.n_aus}')
         if self.freeze not in FREEZE_MODES: raise ValueError(f'freeze must be one of {FREEZE_MODES}, got {self.freeze!r}')
         check_int('clip_len', self.clip_len, lo=1); check_int('size', self.size, lo=16)
         check_float('label_fraction', self.label_fraction, 0.0, 1.0)
@@ -61,6 +64,11 @@ class SparseRegressionConfig(Config):
         if self.encoder.temporal == 'transformer' and self.encoder.positions == 'learned' and self.clip_len > self.encoder.max_len:
             raise ValueError(f'clip_len ({self.clip_len}) exceeds encoder.max_len ({self.encoder.max_len})')
 
+    def au_ids(self) -> tuple:
+        "The AU of each output: `aus`, or DISFA_AUS for a 12-output config that names none."
+        if self.aus: return self.aus
+        if self.n_aus == len(DISFA_AUS): return DISFA_AUS
+        raise ValueError(f'the config predicts {self.n_aus} AUs without naming them (aus is empty); name them with aus=')
     @classmethod
     def tiny(cls, **kw):
         "32 px, 8-frame clips, the tiny encoder (ResNet-18 at width 8, 2-block transformer of width 32): seconds on a CPU."
