@@ -112,7 +112,7 @@ def cache(
     "Detect/align every frame and store the crops (resumable)."
     cache_stage(data, out, size, margin, overwrite)
 
-# %% ../nbs/14_cli.ipynb #a66b616e
+# %% ../nbs/14_cli.ipynb #79b8a941
 def cached_videos(cache_dir, data, subjects=None, labels: bool = True) -> list:
     "LabelledVideo per record of `data` (see `load_records`; labels False admits a video folder, au [N, 0]) in the cache `cache_dir` (subjects filter optional)."
     import numpy as np, torch
@@ -135,7 +135,9 @@ def synthetic_sources(data, videos, align: bool = False) -> list:
     from aufacial.core import DataFormatError
     from aufacial.synthetic import make_videos
     meta = _read_json(Path(data) / 'synth.json')
-    if meta is None: raise DataFormatError(Path(data) / 'synth.json', 'missing: person_independent pretraining needs a synthetic tree written by aufacial-synth')
+    if meta is None: raise DataFormatError(Path(data) / 'synth.json', 'missing: person_independent pretraining renders its targets with '
+                                           'the generator, so it needs a synthetic tree written by aufacial-synth; on real data leave '
+                                           'it out (aufacial-evaluate --methods scratch,temporal_contrastive,supervised)')
     gen = {v.subject: v for v in make_videos(meta['n_subjects'], meta['n_frames'], meta['seed'], meta['size'], start=meta.get('first', 1) - 1)}
     out = []
     for v in videos:
