@@ -11,9 +11,9 @@ from pathlib import Path
 from fastcore.script import call_parse
 
 # %% auto #0
-__all__ = ['PRESETS', 'eval_config', 'synth_stage', 'synth', 'load_records', 'cache_stage', 'cache', 'cached_videos',
-           'synthetic_sources', 'unlabelled_sources', 'folds_for', 'pretrain_stage', 'finetune_stage', 'evaluate_stage',
-           'pretrain', 'finetune', 'evaluate', 'apply_video', 'plot_csv', 'apply', 'demo_run', 'demo']
+__all__ = ['PRESETS', 'eval_config', 'synth_stage', 'synth', 'data_kind', 'data_aus', 'load_records', 'cache_stage', 'cache',
+           'cached_videos', 'synthetic_sources', 'unlabelled_sources', 'folds_for', 'pretrain_stage', 'finetune_stage',
+           'evaluate_stage', 'pretrain', 'finetune', 'evaluate', 'apply_video', 'plot_csv', 'apply', 'demo_run', 'demo']
 
 # %% ../nbs/14_cli.ipynb #58ff56fd
 PRESETS = ('tiny', 'cpu', 'gpu')
@@ -76,27 +76,43 @@ def synth(
     "Synthesise labelled face videos in the DISFA layout."
     synth_stage(out, n_subjects, n_frames, seed, size, overwrite, first)
 
-# %% ../nbs/14_cli.ipynb #b79768d1
-def load_records(data, labels: bool = True):
-    """Annotations of `data`: `load_synthetic_disfa` for a tree with `synthetic_meta/`, `load_disfa` for a DISFA-layout
-    tree, and, when `labels` is False, `load_video_folder` for a folder of unlabelled videos (no `ActionUnit_Labels/`)."""
-    from aufacial.core import DataFormatError
-    from aufacial.data import load_disfa, load_synthetic_disfa, load_video_folder
+# %% ../nbs/14_cli.ipynb #cc99dedf
+def data_kind(data) -> str:
+    "'synthetic' (`synthetic_meta/`), 'disfa' (`ActionUnit_Labels/`), 'bp4d' (`AU Intensity Codes3.0/`) or 'videos' (anything else)."
     data = Path(data)
-    if (data / 'synthetic_meta').exists(): return load_synthetic_disfa(data)
-    if (data / 'ActionUnit_Labels').exists(): return load_disfa(data)
-    if not labels: return load_video_folder(data)
-    raise DataFormatError(data / 'ActionUnit_Labels', 'DISFA label folder does not exist: labelled data must be a DISFA-layout '
-                          'tree (a folder of unlabelled videos can only serve as --unlabelled-data)')
+    if (data / 'synthetic_meta').exists(): return 'synthetic'
+    if (data / 'ActionUnit_Labels').exists(): return 'disfa'
+    if (data / 'AU Intensity Codes3.0').exists(): return 'bp4d'
+    return 'videos'
 
-def cache_stage(data, out, size: int = 32, margin: float = 0.1, overwrite: bool = False, progress: bool = True) -> Path:
-    "Aligned-crop cache of every video of the tree `data` in `out` (resumable: complete shards are kept) and `out/stage.json`."
+def data_aus(data) -> tuple:
+    "The intensity AUs of a labelled tree: BP4D_INTENSITY_AUS for BP4D/FERA2015, DISFA_AUS otherwise."
+    from aufacial.core import DISFA_AUS, BP4D_INTENSITY_AUS
+    return BP4D_INTENSITY_AUS if data_kind(data) == 'bp4d' else DISFA_AUS
+
+def load_records(data, labels: bool = True, images=None):
+    """Annotations of `data` by `data_kind`: `load_synthetic_disfa`, `load_disfa`, `load_bp4d(kind='intensity',
+    image_root=images)` (`images` required), and, when `labels` is False, `load_video_folder` for a folder of unlabelled videos."""
+    from aufacial.core import DataFormatError
+    from aufacial.data import load_disfa, load_synthetic_disfa, load_video_folder, load_bp4d
+    data, kind = Path(data), data_kind(data)
+    if kind == 'synthetic': return load_synthetic_disfa(data)
+    if kind == 'disfa': return load_disfa(data)
+    if kind == 'bp4d':
+        if not images: raise DataFormatError(data, 'a BP4D tree: its frames must be given (--images, a folder of <subject>/<task>/ numbered images)')
+        return load_bp4d(data, 'intensity', image_root=images)
+    if not labels: return load_video_folder(data)
+    raise DataFormatError(data / 'ActionUnit_Labels', 'DISFA label folder does not exist: labelled data must be a DISFA or '
+                          'BP4D tree (a folder of unlabelled videos can only serve as --unlabelled-data)')
+
+def cache_stage(data, out, size: int = 32, margin: float = 0.1, overwrite: bool = False, progress: bool = True, images: str = '') -> Path:
+    "Aligned-crop cache of every video of `data` (and BP4D frames in `images`) in `out` (resumable: complete shards are kept) and `out/stage.json`."
     from aufacial.align import build_crop_cache
     t0 = time.time()
-    recs = load_records(data, labels=False)
+    recs = load_records(data, labels=False, images=images)
     cache = build_crop_cache(recs, out, size=size, margin=margin, overwrite=overwrite, resume=True, progress=progress)
     summ = cache.summary()
-    _write_json(Path(out) / 'stage.json', dict(data=str(data), size=size, margin=margin, shards=len(cache),
+    _write_json(Path(out) / 'stage.json', dict(data=str(data), images=str(images) if images else None, size=size, margin=margin, shards=len(cache),
                                                frames=int(summ.frames.sum()), faces=int(summ.face.sum()), wall_s=round(time.time() - t0, 2)))
     _say(f'cache: {len(cache)} videos, {int(summ.face.sum())}/{int(summ.frames.sum())} frames with a face -> {out} ({time.time() - t0:.1f}s)')
     return Path(out)
@@ -108,22 +124,27 @@ def cache(
     size: int = 32,             # crop size in pixels (the model's input size)
     margin: float = 0.1,        # margin around the aligned face
     overwrite: bool = False,    # rebuild from scratch
+    images: str = '',           # BP4D only: folder of <subject>/<task>/ numbered frame images
 ):
     "Detect/align every frame and store the crops (resumable)."
-    cache_stage(data, out, size, margin, overwrite)
+    cache_stage(data, out, size, margin, overwrite, images=images)
 
-# %% ../nbs/14_cli.ipynb #79b8a941
+# %% ../nbs/14_cli.ipynb #b5dbb091
 def cached_videos(cache_dir, data, subjects=None, labels: bool = True) -> list:
     "LabelledVideo per record of `data` (see `load_records`; labels False admits a video folder, au [N, 0]) in the cache `cache_dir` (subjects filter optional)."
     import numpy as np, torch
     from aufacial.align import AlignedCropCache
     from aufacial.sparse import LabelledVideo
     c = AlignedCropCache(cache_dir)
+    images = (_read_json(Path(cache_dir) / 'stage.json') or {}).get('images')     # BP4D: where the cache found the frames
+    recs = load_records(data, labels, images)
+    several = {s for s in (r.subject for r in recs) if sum(q.subject == s for q in recs) > 1}
     out = []
-    for r in load_records(data, labels):
+    for r in recs:
         if subjects is not None and r.subject not in subjects: continue
         k = c.key(r)
-        out.append(LabelledVideo(r.subject, torch.from_numpy(np.array(c.frames(k))), r.au_nan(), torch.from_numpy(np.array(c.face(k)))))
+        out.append(LabelledVideo(r.subject, torch.from_numpy(np.array(c.frames(k))), r.au_nan(), torch.from_numpy(np.array(c.face(k))),
+                                 video=r.video if r.subject in several else ''))
     if not out: raise ValueError(f'subjects: none of {subjects} is in {cache_dir}')
     return out
 
@@ -155,18 +176,20 @@ def unlabelled_sources(cache_dir, data, synth: bool = False, align: bool = False
     vids = cached_videos(cache_dir, data, labels=False)
     return vids, (synthetic_sources(data, vids, align) if synth else None)
 
-# %% ../nbs/14_cli.ipynb #6df08c12
+# %% ../nbs/14_cli.ipynb #377b001f
 def folds_for(data, preset_folds: str, folds: str = '') -> str:
     """The fold set (`aufacial.clips.FOLDS`) for the labelled tree `data`: `folds` if given, else `preset_folds` for a
-    synthetic tree (`synthetic_meta/`) and 'disfa_3fold_jaanet_v1' for a real DISFA tree. A synthetic fold set on a real
-    tree is refused: its rule would split real subjects by id arithmetic, not by the published folds."""
+    synthetic tree, 'disfa_3fold_jaanet_v1' for a real DISFA tree and 'bp4d_3fold_jaanet_v1' for BP4D. A fold set of
+    another dataset is refused on real data (a synthetic rule would split real subjects by id arithmetic)."""
     from aufacial.clips import _fold_entry
-    synthetic = (Path(data) / 'synthetic_meta').exists()
-    folds = folds or (preset_folds if synthetic else 'disfa_3fold_jaanet_v1')
-    kind = _fold_entry(folds)['dataset']
-    if not synthetic and kind == 'synthetic':
+    kind = data_kind(data)
+    folds = folds or {'synthetic': preset_folds, 'bp4d': 'bp4d_3fold_jaanet_v1'}.get(kind, 'disfa_3fold_jaanet_v1')
+    fset = _fold_entry(folds)['dataset']
+    if kind != 'synthetic' and fset == 'synthetic':
         raise ValueError(f'folds: {folds!r} is a rule for synthetic trees, but {data} is real data; use a published fold '
-                         'set such as disfa_3fold_jaanet_v1')
+                         f'set such as {"bp4d_3fold_jaanet_v1" if kind == "bp4d" else "disfa_3fold_jaanet_v1"}')
+    if kind in ('disfa', 'bp4d') and fset.lower() != kind:
+        raise ValueError(f'folds: {folds!r} is a {fset} fold set, but {data} is a {kind.upper()} tree')
     return folds
 
 def _fold_videos(cache_dir, data, folds: str, fold: int):
@@ -204,18 +227,19 @@ def finetune_stage(cache_dir, data, out, checkpoint=None, preset: str = 'tiny', 
                    seed: int = 0, freeze: str = '', quiet: bool = False, folds: str = '') -> dict:
     "Fine-tune the sparse regressor on fold `fold` (from `checkpoint` or scratch), score the held-out subjects; writes model.pth and metrics.json."
     import torch
-    from aufacial.sparse import finetune_sparse, predict_videos, video_targets
+    from aufacial.sparse import finetune_sparse, predict_videos, video_targets, video_key
     from aufacial.metrics import intensity_report
     cfg = eval_config(preset)
     cfg = cfg.replace(folds=folds_for(data, cfg.folds, folds))
     tr, te = _fold_videos(cache_dir, data, cfg.folds, fold)
-    scfg = cfg.sparse.replace(label_fraction=label_fraction, label_seed=seed,
-                              freeze=freeze or (cfg.pretrained_freeze if checkpoint else 'full'))
+    scfg = cfg.sparse.with_aus(data_aus(data)).replace(label_fraction=label_fraction, label_seed=seed,
+                                                       freeze=freeze or (cfg.pretrained_freeze if checkpoint else 'full'))
     t0 = time.time()
     model = finetune_sparse(scfg, tr, checkpoint, out, cfg.finetune.replace(seed=seed), bs=cfg.bs, quiet=quiet, return_model=True)
     pred = torch.cat(predict_videos(model, te)); y = torch.cat([video_targets(v) for v in te])
     rep = intensity_report(pred, y, model.cfg.au_ids())
-    metrics = dict(folds=cfg.folds, fold=fold, test_subjects=[v.subject for v in te], label_fraction=label_fraction, seed=seed, checkpoint=str(checkpoint),
+    metrics = dict(folds=cfg.folds, fold=fold, test_subjects=list(dict.fromkeys(v.subject for v in te)),
+                   test_videos=[video_key(v) for v in te], label_fraction=label_fraction, seed=seed, checkpoint=str(checkpoint),
                    icc_mean=float(rep.loc['mean', 'ICC']), report=json.loads(rep.to_json(orient='index')), wall_s=round(time.time() - t0, 2))
     _write_json(Path(out) / 'metrics.json', metrics)
     _say(f'finetune: fold {fold}, {label_fraction:.0%} labels -> {Path(out) / "model.pth"}; held-out mean ICC {metrics["icc_mean"]:.3f}')
@@ -235,8 +259,9 @@ def evaluate_stage(cache_dir, data, out, preset: str = 'tiny', methods: str = ''
     pi = 'person_independent' in cfg.methods + cfg.curve_methods
     synth = synthetic_sources(data, vids, cfg.pi.align) if pi else None
     unl, unl_syn = unlabelled_sources(unlabelled_cache, unlabelled_data, pi, cfg.pi.align)
-    res = run_protocol(cfg, vids, out, synth_videos=synth, quiet=quiet, progress=progress, unlabelled=unl, unlabelled_synth=unl_syn)
-    figs = save_report(res, cfg, vids, out)
+    aus = data_aus(data)
+    res = run_protocol(cfg, vids, out, synth_videos=synth, aus=aus, quiet=quiet, progress=progress, unlabelled=unl, unlabelled_synth=unl_syn)
+    figs = save_report(res, cfg, vids, out, aus)
     _say(table_markdown(res['table'])); _say(f'evaluate: results in {out} ({", ".join(p.name for p in figs)}); {res["wall_s"]:.0f}s')
     return res
 

@@ -158,7 +158,7 @@ def unlabelled_sets(unlabelled, unlabelled_synth, labelled: set, need_synth: boo
         raise ValueError('person_independent with unlabelled videos needs unlabelled_synth: a SynthVideo with the same subject id for each')
     return unl, syn or []
 
-# %% ../nbs/13_evaluation.ipynb #96505460
+# %% ../nbs/13_evaluation.ipynb #5e4579e7
 def _score(pred, true, aus) -> dict:
     "Per-AU ICC/PCC/MAE/F1 and their means for pred, true [N, A]."
     with warnings.catch_warnings():
@@ -185,9 +185,7 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
     for key, v in by_key.items():
         w = video_targets(v).shape[1]
         if w != len(aus): raise ValueError(f'videos: {key} has {w} label columns but aus lists {len(aus)} AUs {tuple(aus)}')
-    try: same_aus = cfg.sparse.au_ids() == tuple(aus)
-    except ValueError: same_aus = False
-    if not same_aus: cfg = cfg.replace(sparse=cfg.sparse.replace(n_aus=len(aus), aus=tuple(aus)))     # one output per AU of aus
+    cfg = cfg.replace(sparse=cfg.sparse.with_aus(aus))                 # one output per AU of aus
     of = lambda subjects: [v for x in subjects for v in by_subject[x]]
     methods = set(cfg.methods) | set(cfg.curve_methods)
     unl, unl_synth = unlabelled_sets(unlabelled, unlabelled_synth, set(by_subject), 'person_independent' in methods)

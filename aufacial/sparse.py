@@ -28,7 +28,7 @@ __all__ = ['FREEZE_MODES', 'SparseRegressionConfig', 'sparse_mse_naive', 'sparse
            'video_subject', 'video_key', 'labelled_frames', 'SparseClips', 'SparseAURegressor', 'sparse_clip_dls',
            'finetune_sparse', 'predict_videos']
 
-# %% ../nbs/12_sparse_regression.ipynb #4e3af80b
+# %% ../nbs/12_sparse_regression.ipynb #00ef0419
 FREEZE_MODES = ('frozen', 'partial', 'full')
 
 @dataclass
@@ -69,6 +69,14 @@ class SparseRegressionConfig(Config):
         if self.aus: return self.aus
         if self.n_aus == len(DISFA_AUS): return DISFA_AUS
         raise ValueError(f'the config predicts {self.n_aus} AUs without naming them (aus is empty); name them with aus=')
+
+    def with_aus(self, aus) -> 'SparseRegressionConfig':
+        "This config with one output per AU of `aus` (itself, unchanged, when it already predicts exactly those)."
+        aus = tuple(aus)
+        try:
+            if self.au_ids() == aus: return self
+        except ValueError: pass
+        return self.replace(n_aus=len(aus), aus=aus)
     @classmethod
     def tiny(cls, **kw):
         "32 px, 8-frame clips, the tiny encoder (ResNet-18 at width 8, 2-block transformer of width 32): seconds on a CPU."
