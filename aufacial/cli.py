@@ -76,7 +76,7 @@ def synth(
     "Synthesise labelled face videos in the DISFA layout."
     synth_stage(out, n_subjects, n_frames, seed, size, overwrite, first)
 
-# %% ../nbs/14_cli.ipynb #cc99dedf
+# %% ../nbs/14_cli.ipynb #23af322f
 def data_kind(data) -> str:
     "'synthetic' (`synthetic_meta/`), 'disfa' (`ActionUnit_Labels/`), 'bp4d' (`AU Intensity Codes3.0/`) or 'videos' (anything else)."
     data = Path(data)
@@ -119,7 +119,7 @@ def cache_stage(data, out, size: int = 32, margin: float = 0.1, overwrite: bool 
 
 @call_parse
 def cache(
-    data: str = 'runs/data',    # DISFA-layout tree (real or synthetic) or a folder of unlabelled videos
+    data: str = 'runs/data',    # DISFA-layout tree (real or synthetic), BP4D tree, or a folder of unlabelled videos
     out: str = 'runs/cache',    # cache folder
     size: int = 32,             # crop size in pixels (the model's input size)
     margin: float = 0.1,        # margin around the aligned face
@@ -129,22 +129,23 @@ def cache(
     "Detect/align every frame and store the crops (resumable)."
     cache_stage(data, out, size, margin, overwrite, images=images)
 
-# %% ../nbs/14_cli.ipynb #b5dbb091
+# %% ../nbs/14_cli.ipynb #c8c8d8e6
 def cached_videos(cache_dir, data, subjects=None, labels: bool = True) -> list:
     "LabelledVideo per record of `data` (see `load_records`; labels False admits a video folder, au [N, 0]) in the cache `cache_dir` (subjects filter optional)."
     import numpy as np, torch
+    from collections import Counter
     from aufacial.align import AlignedCropCache
     from aufacial.sparse import LabelledVideo
     c = AlignedCropCache(cache_dir)
     images = (_read_json(Path(cache_dir) / 'stage.json') or {}).get('images')     # BP4D: where the cache found the frames
     recs = load_records(data, labels, images)
-    several = {s for s in (r.subject for r in recs) if sum(q.subject == s for q in recs) > 1}
+    n_of = Counter(r.subject for r in recs)                                      # BP4D: several tasks per subject
     out = []
     for r in recs:
         if subjects is not None and r.subject not in subjects: continue
         k = c.key(r)
         out.append(LabelledVideo(r.subject, torch.from_numpy(np.array(c.frames(k))), r.au_nan(), torch.from_numpy(np.array(c.face(k))),
-                                 video=r.video if r.subject in several else ''))
+                                 video=r.video if n_of[r.subject] > 1 else ''))
     if not out: raise ValueError(f'subjects: none of {subjects} is in {cache_dir}')
     return out
 
