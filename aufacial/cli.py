@@ -76,22 +76,29 @@ def synth(
     "Synthesise labelled face videos in the DISFA layout."
     synth_stage(out, n_subjects, n_frames, seed, size, overwrite, first)
 
-# %% ../nbs/14_cli.ipynb #23af322f
+# %% ../nbs/14_cli.ipynb #dc9d4081
 def data_kind(data) -> str:
-    "'synthetic' (`synthetic_meta/`), 'disfa' (`ActionUnit_Labels/`), 'bp4d' (`AU Intensity Codes3.0/`) or 'videos' (anything else)."
+    "'synthetic' (`synthetic_meta/`), 'disfa' (`ActionUnit_Labels/`), 'bp4d' (`AU Intensity Codes3.0/` or `AUCoding/`) or 'videos' (anything else)."
     data = Path(data)
     if (data / 'synthetic_meta').exists(): return 'synthetic'
     if (data / 'ActionUnit_Labels').exists(): return 'disfa'
-    if (data / 'AU Intensity Codes3.0').exists(): return 'bp4d'
+    if (data / 'AU Intensity Codes3.0').exists() or (data / 'AUCoding').exists(): return 'bp4d'
     return 'videos'
 
-def data_aus(data) -> tuple:
-    "The intensity AUs of a labelled tree: BP4D_INTENSITY_AUS for BP4D/FERA2015, DISFA_AUS otherwise."
-    from aufacial.core import DISFA_AUS, BP4D_INTENSITY_AUS
-    return BP4D_INTENSITY_AUS if data_kind(data) == 'bp4d' else DISFA_AUS
+def _check_target(target: str) -> str:
+    from aufacial.sparse import TARGETS
+    if target not in TARGETS: raise ValueError(f'target must be one of {TARGETS}, got {target!r}')
+    return target
 
-def load_records(data, labels: bool = True, images=None):
-    """Annotations of `data` by `data_kind`: `load_synthetic_disfa`, `load_disfa`, `load_bp4d(kind='intensity',
+def data_aus(data, target: str = 'intensity') -> tuple:
+    """The AUs of a labelled tree: for BP4D, BP4D_INTENSITY_AUS (FERA2015 intensity) or BP4D_AUS (`target='occurrence'`,
+    the 12 coded AUs); DISFA_AUS otherwise (occurrence: intensity >= 2 of the same AUs)."""
+    from aufacial.core import DISFA_AUS, BP4D_INTENSITY_AUS, BP4D_AUS
+    if data_kind(data) != 'bp4d': return DISFA_AUS
+    return BP4D_AUS if _check_target(target) == 'occurrence' else BP4D_INTENSITY_AUS
+
+def load_records(data, labels: bool = True, images=None, target: str = 'intensity'):
+    """Annotations of `data` by `data_kind`: `load_synthetic_disfa`, `load_disfa`, `load_bp4d(kind=target,
     image_root=images)` (`images` required), and, when `labels` is False, `load_video_folder` for a folder of unlabelled videos."""
     from aufacial.core import DataFormatError
     from aufacial.data import load_disfa, load_synthetic_disfa, load_video_folder, load_bp4d
@@ -100,19 +107,22 @@ def load_records(data, labels: bool = True, images=None):
     if kind == 'disfa': return load_disfa(data)
     if kind == 'bp4d':
         if not images: raise DataFormatError(data, 'a BP4D tree: its frames must be given (--images, a folder of <subject>/<task>/ numbered images)')
-        return load_bp4d(data, 'intensity', image_root=images)
+        return load_bp4d(data, _check_target(target), image_root=images)
     if not labels: return load_video_folder(data)
     raise DataFormatError(data / 'ActionUnit_Labels', 'DISFA label folder does not exist: labelled data must be a DISFA or '
                           'BP4D tree (a folder of unlabelled videos can only serve as --unlabelled-data)')
 
-def cache_stage(data, out, size: int = 32, margin: float = 0.1, overwrite: bool = False, progress: bool = True, images: str = '') -> Path:
-    "Aligned-crop cache of every video of `data` (and BP4D frames in `images`) in `out` (resumable: complete shards are kept) and `out/stage.json`."
+def cache_stage(data, out, size: int = 32, margin: float = 0.1, overwrite: bool = False, progress: bool = True, images: str = '',
+                target: str = 'intensity') -> Path:
+    """Aligned-crop cache of every video of `data` (and BP4D frames in `images`) in `out` (resumable: complete shards are kept)
+    and `out/stage.json`. `target` matters for BP4D only, whose occurrence (AUCoding) and FERA2015 intensity labels cover
+    different frames: the cache holds the frames of one of them."""
     from aufacial.align import build_crop_cache
     t0 = time.time()
-    recs = load_records(data, labels=False, images=images)
+    recs = load_records(data, labels=False, images=images, target=target)
     cache = build_crop_cache(recs, out, size=size, margin=margin, overwrite=overwrite, resume=True, progress=progress)
     summ = cache.summary()
-    _write_json(Path(out) / 'stage.json', dict(data=str(data), images=str(images) if images else None, size=size, margin=margin, shards=len(cache),
+    _write_json(Path(out) / 'stage.json', dict(data=str(data), images=str(images) if images else None, target=target, size=size, margin=margin, shards=len(cache),
                                                frames=int(summ.frames.sum()), faces=int(summ.face.sum()), wall_s=round(time.time() - t0, 2)))
     _say(f'cache: {len(cache)} videos, {int(summ.face.sum())}/{int(summ.frames.sum())} frames with a face -> {out} ({time.time() - t0:.1f}s)')
     return Path(out)
@@ -125,20 +135,29 @@ def cache(
     margin: float = 0.1,        # margin around the aligned face
     overwrite: bool = False,    # rebuild from scratch
     images: str = '',           # BP4D only: folder of <subject>/<task>/ numbered frame images
+    target: str = 'intensity',  # BP4D only: the frames of the intensity (FERA2015) or occurrence (AUCoding) labels
 ):
     "Detect/align every frame and store the crops (resumable)."
-    cache_stage(data, out, size, margin, overwrite, images=images)
+    cache_stage(data, out, size, margin, overwrite, images=images, target=target)
 
-# %% ../nbs/14_cli.ipynb #c8c8d8e6
-def cached_videos(cache_dir, data, subjects=None, labels: bool = True) -> list:
-    "LabelledVideo per record of `data` (see `load_records`; labels False admits a video folder, au [N, 0]) in the cache `cache_dir` (subjects filter optional)."
+# %% ../nbs/14_cli.ipynb #8f2d66f0
+def cached_videos(cache_dir, data, subjects=None, labels: bool = True, target: str = 'intensity') -> list:
+    """LabelledVideo per record of `data` (see `load_records`; labels False admits a video folder, au [N, 0]) in the cache
+    `cache_dir` (subjects filter optional). target 'occurrence': 0/1 labels -- BP4D's own (from a cache built with
+    `target='occurrence'`), intensity >= 2 for DISFA-layout trees."""
     import numpy as np, torch
     from collections import Counter
     from aufacial.align import AlignedCropCache
-    from aufacial.sparse import LabelledVideo
+    from aufacial.core import DataFormatError
+    from aufacial.sparse import LabelledVideo, occurrence_labels
     c = AlignedCropCache(cache_dir)
-    images = (_read_json(Path(cache_dir) / 'stage.json') or {}).get('images')     # BP4D: where the cache found the frames
-    recs = load_records(data, labels, images)
+    stage = _read_json(Path(cache_dir) / 'stage.json') or {}
+    images = stage.get('images')                                                 # BP4D: where the cache found the frames
+    bp4d = data_kind(data) == 'bp4d'
+    if bp4d and stage.get('target', 'intensity') != _check_target(target):
+        raise DataFormatError(Path(cache_dir) / 'stage.json', f"the cache holds the frames of BP4D's {stage.get('target', 'intensity')} "
+                              f"labels, not its {target} labels; build one with aufacial-cache --target {target}")
+    recs = load_records(data, labels, images, target)
     n_of = Counter(r.subject for r in recs)                                      # BP4D: several tasks per subject
     out = []
     for r in recs:
@@ -147,7 +166,7 @@ def cached_videos(cache_dir, data, subjects=None, labels: bool = True) -> list:
         out.append(LabelledVideo(r.subject, torch.from_numpy(np.array(c.frames(k))), r.au_nan(), torch.from_numpy(np.array(c.face(k))),
                                  video=r.video if n_of[r.subject] > 1 else ''))
     if not out: raise ValueError(f'subjects: none of {subjects} is in {cache_dir}')
-    return out
+    return occurrence_labels(out) if target == 'occurrence' and not bp4d else out
 
 def synthetic_sources(data, videos, align: bool = False) -> list:
     """SynthVideos of the synthetic tree `data` (regenerated from `synth.json`) for the subjects of `videos`: with `align`
@@ -177,7 +196,7 @@ def unlabelled_sources(cache_dir, data, synth: bool = False, align: bool = False
     vids = cached_videos(cache_dir, data, labels=False)
     return vids, (synthetic_sources(data, vids, align) if synth else None)
 
-# %% ../nbs/14_cli.ipynb #377b001f
+# %% ../nbs/14_cli.ipynb #21644904
 def folds_for(data, preset_folds: str, folds: str = '') -> str:
     """The fold set (`aufacial.clips.FOLDS`) for the labelled tree `data`: `folds` if given, else `preset_folds` for a
     synthetic tree, 'disfa_3fold_jaanet_v1' for a real DISFA tree and 'bp4d_3fold_jaanet_v1' for BP4D. A fold set of
@@ -193,9 +212,9 @@ def folds_for(data, preset_folds: str, folds: str = '') -> str:
         raise ValueError(f'folds: {folds!r} is a {fset} fold set, but {data} is a {kind.upper()} tree')
     return folds
 
-def _fold_videos(cache_dir, data, folds: str, fold: int):
+def _fold_videos(cache_dir, data, folds: str, fold: int, target: str = 'intensity'):
     from aufacial.evaluation import fold_plan
-    vids = cached_videos(cache_dir, data)
+    vids = cached_videos(cache_dir, data, target=target)
     plan = fold_plan(folds, [v.subject for v in vids])
     if not 0 <= fold < len(plan): raise ValueError(f'fold must be in [0, {len(plan) - 1}] for fold set {folds!r}, got {fold}')
     tr, te = plan[fold]
@@ -211,7 +230,8 @@ def pretrain_stage(cache_dir, data, out, method: str = 'temporal_contrastive', p
     cfg = eval_config(preset)
     cfg = cfg.replace(folds=folds_for(data, cfg.folds, folds))
     if epochs: cfg = cfg.replace(pretrain=cfg.pretrain.replace(epochs=epochs))
-    tr, te = _fold_videos(cache_dir, data, cfg.folds, fold)
+    stage_target = (_read_json(Path(cache_dir) / 'stage.json') or {}).get('target', 'intensity')   # frames only: any cache
+    tr, te = _fold_videos(cache_dir, data, cfg.folds, fold, stage_target)
     pi = method == 'person_independent'
     unl, unl_syn = unlabelled_sets(*unlabelled_sources(unlabelled_cache, unlabelled_data, pi, cfg.pi.align),
                                    {v.subject for v in tr + te}, pi)
@@ -225,25 +245,30 @@ def pretrain_stage(cache_dir, data, out, method: str = 'temporal_contrastive', p
     return ck
 
 def finetune_stage(cache_dir, data, out, checkpoint=None, preset: str = 'tiny', fold: int = 0, label_fraction: float = 0.02,
-                   seed: int = 0, freeze: str = '', quiet: bool = False, folds: str = '') -> dict:
-    "Fine-tune the sparse regressor on fold `fold` (from `checkpoint` or scratch), score the held-out subjects; writes model.pth and metrics.json."
+                   seed: int = 0, freeze: str = '', quiet: bool = False, folds: str = '', target: str = 'intensity') -> dict:
+    """Fine-tune the sparse regressor on fold `fold` (from `checkpoint` or scratch), score the held-out subjects; writes
+    model.pth and metrics.json. target 'intensity': ICC/PCC/MAE (`intensity_report`, `icc_mean`); 'occurrence': an AU
+    detector (sparse BCE, see `cached_videos` for the labels), scored by F1 (`occurrence_report`, `f1_mean`)."""
     import torch
     from aufacial.sparse import finetune_sparse, predict_videos, video_targets, video_key
-    from aufacial.metrics import intensity_report
+    from aufacial.metrics import intensity_report, occurrence_report
     cfg = eval_config(preset)
     cfg = cfg.replace(folds=folds_for(data, cfg.folds, folds))
-    tr, te = _fold_videos(cache_dir, data, cfg.folds, fold)
-    scfg = cfg.sparse.with_aus(data_aus(data)).replace(label_fraction=label_fraction, label_seed=seed,
-                                                       freeze=freeze or (cfg.pretrained_freeze if checkpoint else 'full'))
+    tr, te = _fold_videos(cache_dir, data, cfg.folds, fold, target)
+    scfg = cfg.sparse.with_aus(data_aus(data, target)).replace(label_fraction=label_fraction, label_seed=seed, target=target,
+                                                               freeze=freeze or (cfg.pretrained_freeze if checkpoint else 'full'))
     t0 = time.time()
     model = finetune_sparse(scfg, tr, checkpoint, out, cfg.finetune.replace(seed=seed), bs=cfg.bs, quiet=quiet, return_model=True)
     pred = torch.cat(predict_videos(model, te)); y = torch.cat([video_targets(v) for v in te])
-    rep = intensity_report(pred, y, model.cfg.au_ids())
-    metrics = dict(folds=cfg.folds, fold=fold, test_subjects=list(dict.fromkeys(v.subject for v in te)),
+    occ = target == 'occurrence'
+    rep = occurrence_report(torch.sigmoid(pred), y, model.cfg.au_ids()) if occ else intensity_report(pred, y, model.cfg.au_ids())
+    key, col = ('f1_mean', 'F1') if occ else ('icc_mean', 'ICC')
+    metrics = dict(folds=cfg.folds, fold=fold, target=target, test_subjects=list(dict.fromkeys(v.subject for v in te)),
                    test_videos=[video_key(v) for v in te], label_fraction=label_fraction, seed=seed, checkpoint=str(checkpoint),
-                   icc_mean=float(rep.loc['mean', 'ICC']), report=json.loads(rep.to_json(orient='index')), wall_s=round(time.time() - t0, 2))
+                   **{key: float(rep.loc['mean', col])}, report=json.loads(rep.to_json(orient='index')), wall_s=round(time.time() - t0, 2))
     _write_json(Path(out) / 'metrics.json', metrics)
-    _say(f'finetune: fold {fold}, {label_fraction:.0%} labels -> {Path(out) / "model.pth"}; held-out mean ICC {metrics["icc_mean"]:.3f}')
+    _say(f'finetune: fold {fold}, {label_fraction:.0%} labels -> {Path(out) / "model.pth"}; held-out mean {col} {metrics[key]:.3f}'
+         + (f' (saying "present" everywhere: {rep.loc["mean", "F1_always"]:.3f})' if occ else ''))
     return metrics
 
 def evaluate_stage(cache_dir, data, out, preset: str = 'tiny', methods: str = '', seeds: str = '', quiet: bool = True,
@@ -295,9 +320,10 @@ def finetune(
     seed: int = 0,                 # label-subset and training seed
     freeze: str = '',              # frozen | partial | full (default: the preset's for a checkpoint, full otherwise)
     folds: str = '',               # fold set (default: the preset's for synthetic data, disfa_3fold_jaanet_v1 for DISFA)
+    target: str = 'intensity',     # intensity (regression, ICC) | occurrence (AU detection, F1; BP4D: a cache built with --target occurrence)
 ):
-    "Sparse-label AU intensity regression on one fold; writes model.pth and metrics.json (resumable)."
-    finetune_stage(cache, data, out, checkpoint, preset, fold, label_fraction, seed, freeze, folds=folds)
+    "Sparse-label AU intensity regression (or AU detection) on one fold; writes model.pth and metrics.json (resumable)."
+    finetune_stage(cache, data, out, checkpoint, preset, fold, label_fraction, seed, freeze, folds=folds, target=target)
 
 @call_parse
 def evaluate(
@@ -315,7 +341,7 @@ def evaluate(
     evaluate_stage(cache, data, out, preset, methods, seeds, unlabelled_cache=unlabelled_cache, unlabelled_data=unlabelled_data,
                    folds=folds)
 
-# %% ../nbs/14_cli.ipynb #3adae00b
+# %% ../nbs/14_cli.ipynb #68acb650
 def _load_regressor(checkpoint):
     from aufacial.encoders import load_checkpoint
     from aufacial.sparse import SparseAURegressor
@@ -335,6 +361,9 @@ def apply_video(video, checkpoint, out_csv=None, plot: bool = True, detector: st
     video = Path(video)
     reader = VideoReader(video)                     # DataFormatError naming the video if missing/unreadable
     model = _load_regressor(checkpoint)             # DataFormatError naming the checkpoint
+    if model.cfg.target != 'intensity':
+        raise ValueError(f"{checkpoint}: the model predicts AU {model.cfg.target} (logits), apply writes intensities; "
+                         "use predict_videos and torch.sigmoid for its probabilities")
     aus = tuple(aus or model.cfg.au_ids())
     if len(aus) != model.cfg.n_aus: raise ValueError(f'aus has {len(aus)} entries, the model predicts {model.cfg.n_aus}')
     T, S = model.cfg.clip_len, model.cfg.size

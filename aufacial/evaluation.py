@@ -29,7 +29,7 @@ __all__ = ['METHODS', 'PRETRAINED', 'EvalConfig', 'fold_plan', 'pretrain_method'
            'unlabelled_sets', 'run_protocol', 'summarise', 'table_markdown', 'plot_au_bars', 'plot_label_curve',
            'plot_timeline', 'save_report']
 
-# %% ../nbs/13_evaluation.ipynb #2c1b8d62
+# %% ../nbs/13_evaluation.ipynb #638ccdc5
 METHODS = ('scratch', 'temporal_contrastive', 'person_independent', 'supervised')
 PRETRAINED = {'temporal_contrastive', 'person_independent'}
 
@@ -72,6 +72,9 @@ class EvalConfig(Config):
         for f in self.curve_fractions:
             if not 0 < check_float('curve_fractions', f, 0, 1): raise ValueError('curve_fractions must be in (0, 1]')
         if self.pretrained_freeze not in ('frozen', 'partial', 'full'): raise ValueError(f'pretrained_freeze must be frozen|partial|full, got {self.pretrained_freeze!r}')
+        if self.sparse.target != 'intensity':
+            raise ValueError(f"sparse.target must be 'intensity' (the protocol scores ICC/PCC/MAE of intensities), got {self.sparse.target!r}; "
+                             "occurrence models: finetune_sparse + aufacial.metrics.au_f1, see 12_sparse_regression")
 
     @classmethod
     def tiny(cls, **kw):

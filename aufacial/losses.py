@@ -366,7 +366,7 @@ def js_divergence(logits1, logits2):
     kl_pm = (lp.exp() * (lp - lm)).sum(-1); kl_qm = (lq.exp() * (lq - lm)).sum(-1)
     return (0.5 * (kl_pm + kl_qm)).mean()
 
-# %% ../nbs/05_losses.ipynb #0cc38c65
+# %% ../nbs/05_losses.ipynb #b2eaf805
 def _masked(pred, y, name):
     _check_same('pred', pred, 'y', y)
     y = y.to(pred.dtype)
@@ -383,10 +383,15 @@ def masked_l1(pred, y):
     keep, y0 = _masked(pred, y, 'masked_l1')
     return ((pred - y0).abs() * keep).sum() / keep.sum().clamp_min(1)
 
-def masked_bce(logits, y):
-    "Binary cross-entropy of `logits` against targets `y` in [0, 1] (same shape) over the entries where `y` is not NaN."
+def masked_bce(logits, y, pos_weight=None):
+    """Binary cross-entropy of `logits` against targets `y` in [0, 1] (same shape, e.g. [B, T, A]) over the entries where `y`
+    is not NaN; `pos_weight` [A] (optional) multiplies each last-dimension column's positive term."""
     keep, y0 = _masked(logits, y, 'masked_bce')
-    return (F.binary_cross_entropy_with_logits(logits, y0, reduction='none') * keep).sum() / keep.sum().clamp_min(1)
+    if pos_weight is not None:
+        pos_weight = torch.as_tensor(pos_weight, dtype=logits.dtype, device=logits.device)
+        if pos_weight.shape != logits.shape[-1:]: raise ValueError(f'pos_weight must be [{logits.shape[-1]}] (one per column), got {tuple(pos_weight.shape)}')
+    l = F.binary_cross_entropy_with_logits(logits, y0, reduction='none', pos_weight=pos_weight)
+    return (l * keep).sum() / keep.sum().clamp_min(1)
 
 def _masked_naive(pred, y, f):
     tot, n = 0., 0
@@ -403,6 +408,12 @@ def masked_l1_naive(pred, y):
     "`masked_l1` with a loop over entries."
     return _masked_naive(pred, y, lambda p, t: (p - t).abs())
 
-def masked_bce_naive(logits, y):
-    "`masked_bce` with a loop over entries: -[y log σ(x) + (1-y) log(1-σ(x))]."
-    return _masked_naive(logits, y, lambda x, t: -(t * torch.log(torch.sigmoid(x)) + (1 - t) * torch.log(1 - torch.sigmoid(x))))
+def masked_bce_naive(logits, y, pos_weight=None):
+    "`masked_bce` with a loop over entries: -[w_a y log σ(x) + (1-y) log(1-σ(x))], w_a = pos_weight[a] (1 if None)."
+    A = logits.shape[-1]
+    w = torch.ones(A, dtype=logits.dtype) if pos_weight is None else torch.as_tensor(pos_weight, dtype=logits.dtype)
+    tot, n = 0., 0
+    for k, (x, t) in enumerate(zip(logits.reshape(-1), y.reshape(-1))):
+        if torch.isnan(t): continue
+        tot = tot - (w[k % A] * t * torch.log(torch.sigmoid(x)) + (1 - t) * torch.log(1 - torch.sigmoid(x))); n += 1
+    return tot / n if n else (logits * 0).sum()

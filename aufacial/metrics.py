@@ -13,7 +13,7 @@ import pandas as pd
 # %% auto #0
 __all__ = ['icc31_naive', 'icc31_ratings', 'icc31', 'pcc', 'ccc', 'mae', 'mse', 'au_f1', 'accuracy', 'macro_f1',
            'retrieval_map_naive', 'retrieval_map', 'precision_at_k_naive', 'precision_at_k', 'intensity_report',
-           'linear_probe_regress', 'linear_probe_classify', 'linear_probe_accuracy']
+           'occurrence_report', 'linear_probe_regress', 'linear_probe_classify', 'linear_probe_accuracy']
 
 # %% ../nbs/00a_metrics.ipynb #c44b57f6
 def _np(x, name: str) -> np.ndarray:
@@ -233,17 +233,29 @@ def precision_at_k(feats, labels, k: int, block: int = 1024) -> float:
     return float(np.concatenate([_ranked_relevance(f, l, s, min(s + block, len(f)))[:, :k].mean(1)
                                  for s in range(0, len(f), block)]).mean())
 
-# %% ../nbs/00a_metrics.ipynb #981a5c84
-def intensity_report(pred, true, aus) -> pd.DataFrame:
-    "DataFrame with rows 'AU<n>' per column of `pred`, `true: [N, A]` plus 'mean', and columns ICC, PCC, MAE, MSE."
-    p, t, _ = _pair(pred, true)
+# %% ../nbs/00a_metrics.ipynb #fe929501
+def _au_table(cols: dict, aus, n: int) -> pd.DataFrame:
+    "Rows 'AU<n>' (one per entry of `aus`, n columns expected) plus 'mean' (NaN-ignoring mean over AUs) of the metric columns `cols`."
     names = [a if isinstance(a, str) and a.upper().startswith('AU') else f'AU{int(a)}' for a in aus]
-    if len(names) != p.shape[1]: raise ValueError(f'aus has {len(names)} entries but pred/true have {p.shape[1]} columns')
-    df = pd.DataFrame({'ICC': icc31(p, t), 'PCC': pcc(p, t), 'MAE': mae(p, t), 'MSE': mse(p, t)}, index=names)
+    if len(names) != n: raise ValueError(f'aus has {len(names)} entries but pred/true have {n} columns')
+    df = pd.DataFrame(cols, index=names)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)
         df.loc['mean'] = np.nanmean(df.to_numpy(), axis=0) if np.isfinite(df.to_numpy()).any() else np.nan
     return df
+
+def intensity_report(pred, true, aus) -> pd.DataFrame:
+    "DataFrame with rows 'AU<n>' per column of `pred`, `true: [N, A]` plus 'mean', and columns ICC, PCC, MAE, MSE."
+    p, t, _ = _pair(pred, true)
+    return _au_table({'ICC': icc31(p, t), 'PCC': pcc(p, t), 'MAE': mae(p, t), 'MSE': mse(p, t)}, aus, p.shape[1])
+
+def occurrence_report(prob, true, aus, threshold: float = 0.5) -> pd.DataFrame:
+    """AU detection per AU: prob [N, A] (probability of presence), true [N, A] (0/1, NaN = no label) -> DataFrame with rows
+    'AU<n>' plus 'mean' and columns F1 (at `threshold`), present (base rate p of the labelled frames) and F1_always (2p/(1+p))."""
+    p, t, w = _pair(prob, true)
+    with np.errstate(invalid='ignore'): rate = np.where(w, t, 0).sum(0) / w.sum(0)
+    always = au_f1(np.ones_like(p), np.where(w, t, np.nan), threshold)
+    return _au_table({'F1': au_f1(p, np.where(w, t, np.nan), threshold), 'present': rate, 'F1_always': always}, aus, p.shape[1])
 
 # %% ../nbs/00a_metrics.ipynb #bb9d02e0
 def _standardise(train_x, test_x):
