@@ -272,20 +272,22 @@ def finetune_stage(cache_dir, data, out, checkpoint=None, preset: str = 'tiny', 
     return metrics
 
 def evaluate_stage(cache_dir, data, out, preset: str = 'tiny', methods: str = '', seeds: str = '', quiet: bool = True,
-                   progress: bool = True, unlabelled_cache: str = '', unlabelled_data: str = '', folds: str = '') -> dict:
+                   progress: bool = True, unlabelled_cache: str = '', unlabelled_data: str = '', folds: str = '',
+                   target: str = 'intensity') -> dict:
     """The protocol of `aufacial.evaluation` on the cached videos (plus stage-1-only subjects from `unlabelled_cache` /
-    `unlabelled_data`): tables, CSV/JSON and figures in `out`; prints the table."""
+    `unlabelled_data`): tables, CSV/JSON and figures in `out`; prints the table. `target='occurrence'`: the AU
+    detection benchmark (F1), on the labels `cached_videos` gives for that target."""
     from aufacial.evaluation import run_protocol, save_report, table_markdown
     kw = {}
     if methods: kw['methods'] = tuple(m.strip() for m in methods.split(',') if m.strip())
     if seeds: kw['seeds'] = tuple(int(s) for s in seeds.split(',') if s.strip())
     cfg = eval_config(preset, **kw)
-    cfg = cfg.replace(folds=folds_for(data, cfg.folds, folds))
-    vids = cached_videos(cache_dir, data)
+    cfg = cfg.replace(folds=folds_for(data, cfg.folds, folds), sparse=cfg.sparse.replace(target=_check_target(target)))
+    vids = cached_videos(cache_dir, data, target=target)
     pi = 'person_independent' in cfg.methods + cfg.curve_methods
     synth = synthetic_sources(data, vids, cfg.pi.align) if pi else None
     unl, unl_syn = unlabelled_sources(unlabelled_cache, unlabelled_data, pi, cfg.pi.align)
-    aus = data_aus(data)
+    aus = data_aus(data, target)
     res = run_protocol(cfg, vids, out, synth_videos=synth, aus=aus, quiet=quiet, progress=progress, unlabelled=unl, unlabelled_synth=unl_syn)
     figs = save_report(res, cfg, vids, out, aus)
     _say(table_markdown(res['table'])); _say(f'evaluate: results in {out} ({", ".join(p.name for p in figs)}); {res["wall_s"]:.0f}s')
@@ -336,10 +338,11 @@ def evaluate(
     unlabelled_cache: str = '',    # cache of extra stage-1-only subjects (ids unlike the labelled tree's)
     unlabelled_data: str = '',     # the tree or video folder that cache was built from
     folds: str = '',               # fold set (default: the preset's for synthetic data, disfa_3fold_jaanet_v1 for DISFA)
+    target: str = 'intensity',     # intensity (ICC) | occurrence (AU detection, F1; BP4D: a cache built with --target occurrence)
 ):
     "k-fold, multi-seed evaluation of every method; tables, CSV/JSON and figures beside the run (resumable)."
     evaluate_stage(cache, data, out, preset, methods, seeds, unlabelled_cache=unlabelled_cache, unlabelled_data=unlabelled_data,
-                   folds=folds)
+                   folds=folds, target=target)
 
 # %% ../nbs/14_cli.ipynb #68acb650
 def _load_regressor(checkpoint):
@@ -348,8 +351,10 @@ def _load_regressor(checkpoint):
     return load_checkpoint(checkpoint, SparseAURegressor).eval()
 
 def apply_video(video, checkpoint, out_csv=None, plot: bool = True, detector: str = 'mtcnn', margin: float = 0.1,
-                threshold: float = 2.0, aus=None, device=None, progress: bool = False) -> Path:
-    """Per-frame AU intensities of `video` (a file or a folder of numbered images) with the `SparseAURegressor` at `checkpoint`.
+                threshold: float = None, aus=None, device=None, progress: bool = False) -> Path:
+    """Per-frame AUs of `video` (a file or a folder of numbered images) with the `SparseAURegressor` at `checkpoint`:
+    an intensity model writes `AUxx_r` (0-5) and `AUxx_c` (intensity >= `threshold`, default 2); an AU detector
+    (`target='occurrence'`) writes `AUxx_p` (probability of presence) and `AUxx_c` (probability >= `threshold`, default 0.5).
     Writes `out_csv` (default: `<video stem>_aus.csv` beside the video) and, if `plot`, the same name with `.png`; returns the CSV path.
     A missing/corrupt video or checkpoint raises `DataFormatError` naming the file."""
     import torch, torch.nn.functional as F
@@ -357,13 +362,13 @@ def apply_video(video, checkpoint, out_csv=None, plot: bool = True, detector: st
     from aufacial.data import VideoReader
     from aufacial.align import detect_and_align
     if detector not in ('mtcnn', 'none'): raise ValueError(f"detector must be 'mtcnn' or 'none', got {detector!r}")
-    threshold = check_float('threshold', threshold, 0, 5)
     video = Path(video)
     reader = VideoReader(video)                     # DataFormatError naming the video if missing/unreadable
     model = _load_regressor(checkpoint)             # DataFormatError naming the checkpoint
-    if model.cfg.target != 'intensity':
-        raise ValueError(f"{checkpoint}: the model predicts AU {model.cfg.target} (logits), apply writes intensities; "
-                         "use predict_videos and torch.sigmoid for its probabilities")
+    occ = model.cfg.target == 'occurrence'          # a detector: probabilities (0-1), not intensities (0-5)
+    try: threshold = check_float('threshold', (0.5 if occ else 2.0) if threshold is None else threshold, 0, 1 if occ else 5)
+    except ValueError as e:
+        raise ValueError(f"{e}: the model is an AU {'detector, whose threshold is a probability' if occ else 'intensity regressor, whose threshold is an intensity'}") from None
     aus = tuple(aus or model.cfg.au_ids())
     if len(aus) != model.cfg.n_aus: raise ValueError(f'aus has {len(aus)} entries, the model predicts {model.cfg.n_aus}')
     T, S = model.cfg.clip_len, model.cfg.size
@@ -375,7 +380,7 @@ def apply_video(video, checkpoint, out_csv=None, plot: bool = True, detector: st
         det = MTCNNDetector(device=dev)
     out_csv = Path(out_csv) if out_csv is not None else video.with_name(f'{video.stem}_aus.csv')
     names = [f'AU{int(a):02d}' for a in aus]
-    header = ['frame', 'timestamp', 'face', 'face_score'] + [f'{n}_r' for n in names] + [f'{n}_c' for n in names]
+    header = ['frame', 'timestamp', 'face', 'face_score'] + [f'{n}_{"p" if occ else "r"}' for n in names] + [f'{n}_c' for n in names]
     fps = reader.fps or 0.0
     n_total = len(reader)
     stats = dict(frames=0, faces=0)
@@ -389,7 +394,8 @@ def apply_video(video, checkpoint, out_csv=None, plot: bool = True, detector: st
             preds = []
             if crops:
                 x = torch.stack(crops).to(dev).float().div_(255)[None]
-                with torch.no_grad(): preds = model(x)[0].float().clamp(0, 5).cpu().numpy()
+                with torch.no_grad(): y = model(x)[0].float()
+                preds = (torch.sigmoid(y) if occ else y.clamp(0, 5)).cpu().numpy()
             j = 0
             for i, t, s in pending:
                 if s is None: fh.write(f'{i},{t:.4f},0,' + ',' * (2 * len(names) - 1) + '\n'); continue
@@ -429,7 +435,7 @@ def apply_video(video, checkpoint, out_csv=None, plot: bool = True, detector: st
     return out_csv
 
 def plot_csv(csv, png, max_points: int = 2000) -> Path:
-    "Plot the intensity columns of an `apply_video` CSV over time (read in chunks, at most `max_points` rows kept) into `png`."
+    "Plot the intensity (`_r`) or probability (`_p`) columns of an `apply_video` CSV over time (read in chunks, at most `max_points` rows kept) into `png`."
     import pandas as pd, matplotlib
     import matplotlib.pyplot as plt
     from aufacial.core import atomic_write
@@ -437,13 +443,15 @@ def plot_csv(csv, png, max_points: int = 2000) -> Path:
     step = max(1, math.ceil(n / max_points))
     parts = [c.iloc[::step] for c in pd.read_csv(csv, chunksize=4096)] if n > 0 else []
     d = pd.concat(parts) if parts else pd.read_csv(csv)
-    rcols = [c for c in d.columns if c.endswith('_r')]
+    occ = not any(c.endswith('_r') for c in d.columns)
+    top, what = (1, 'AU probability of presence (0-1)') if occ else (5, 'AU intensity (0-5)')
+    rcols = [c for c in d.columns if c.endswith('_p' if occ else '_r')]
     fig, axs = plt.subplots(len(rcols), 1, figsize=(10, 0.55 * len(rcols) + 1), sharex=True, squeeze=False)
     for ax, c in zip(axs[:, 0], rcols):
         ax.plot(d['timestamp'], d[c], lw=1)
-        ax.fill_between(d['timestamp'], 0, 5, where=d['face'] == 0, color='0.85', step='mid', lw=0)
-        ax.set_ylim(-0.2, 5.2); ax.set_yticks([]); ax.set_ylabel(c[:-2], rotation=0, ha='right', va='center', fontsize=8)
-    axs[0, 0].set_title(f'{Path(csv).name}: AU intensity (0-5) per frame; grey = no face', fontsize=9)
+        ax.fill_between(d['timestamp'], 0, top, where=d['face'] == 0, color='0.85', step='mid', lw=0)
+        ax.set_ylim(-0.04 * top, 1.04 * top); ax.set_yticks([]); ax.set_ylabel(c[:-2], rotation=0, ha='right', va='center', fontsize=8)
+    axs[0, 0].set_title(f'{Path(csv).name}: {what} per frame; grey = no face', fontsize=9)
     axs[-1, 0].set_xlabel('time (s)')
     with atomic_write(png, 'wb') as fh: fig.savefig(fh, format='png', dpi=100, bbox_inches='tight')
     plt.close(fig)
@@ -456,9 +464,9 @@ def apply(
     out: str = None,               # CSV path (default: <video stem>_aus.csv beside the video)
     detector: str = 'mtcnn',       # mtcnn | none (whole frame = face)
     no_plot: bool = False,         # skip the PNG plot
-    threshold: float = 2.0,        # presence = intensity >= threshold
+    threshold: float = None,       # presence: intensity >= threshold (default 2); for an AU detector, probability >= threshold (default 0.5)
 ):
-    "Write per-frame AU intensities (and presence) of a video to CSV, plus a plot."
+    "Write per-frame AU intensities (or, for an AU detector, probabilities) and presence of a video to CSV, plus a plot."
     from aufacial.core import DataFormatError
     try: p = apply_video(video, checkpoint, out, not no_plot, detector, threshold=threshold, progress=True)
     except DataFormatError as e: raise SystemExit(f'aufacial-apply: {e}') from None

@@ -17,9 +17,9 @@ from .core import (Config, DataFormatError, DISFA_AUS, atomic_write, check_int, 
 from .clips import subject_folds
 from .encoders import EncoderConfig, load_checkpoint
 from .training import TrainConfig
-from .metrics import icc31, pcc, mae, au_f1
+from .metrics import icc31, pcc, mae, au_f1, occurrence_report
 from .sparse import (SparseRegressionConfig, LabelledVideo, finetune_sparse, predict_videos, video_targets, video_subject,
-                             video_key)
+                             video_key, check_targets)
 from .align import align_faces
 from .temporal_contrastive import TemporalContrastiveConfig, pretrain_temporal_contrastive, _sub_config
 from .person_independent import PersonIndependentConfig, pretrain_person_independent
@@ -72,9 +72,11 @@ class EvalConfig(Config):
         for f in self.curve_fractions:
             if not 0 < check_float('curve_fractions', f, 0, 1): raise ValueError('curve_fractions must be in (0, 1]')
         if self.pretrained_freeze not in ('frozen', 'partial', 'full'): raise ValueError(f'pretrained_freeze must be frozen|partial|full, got {self.pretrained_freeze!r}')
-        if self.sparse.target != 'intensity':
-            raise ValueError(f"sparse.target must be 'intensity' (the protocol scores ICC/PCC/MAE of intensities), got {self.sparse.target!r}; "
-                             "occurrence models: finetune_sparse + aufacial.metrics.au_f1, see 12_sparse_regression")
+
+    @property
+    def metric(self) -> str:
+        "The protocol's score: 'icc' (mean ICC(3,1)) for AU intensity, 'f1' (mean F1 at p >= 0.5) for AU detection (`sparse.target='occurrence'`)."
+        return 'f1' if self.sparse.target == 'occurrence' else 'icc'
 
     @classmethod
     def tiny(cls, **kw):
@@ -162,8 +164,15 @@ def unlabelled_sets(unlabelled, unlabelled_synth, labelled: set, need_synth: boo
     return unl, syn or []
 
 # %% ../nbs/13_evaluation.ipynb #5e4579e7
-def _score(pred, true, aus) -> dict:
-    "Per-AU ICC/PCC/MAE/F1 and their means for pred, true [N, A]."
+def _score(pred, true, aus, target: str = 'intensity') -> dict:
+    """Scores of pred, true [N, A]: intensities -> ICC/PCC/MAE/F1 (at intensity >= 2) means and per-AU ICC; AU detection
+    (`target='occurrence'`, pred = probabilities, true = 0/1) -> mean F1 at p >= 0.5, its floor (`f1_always`: the F1 of
+    saying 'present' on every frame), and both per AU."""
+    if target == 'occurrence':
+        r = occurrence_report(pred, true, aus)
+        return {'f1': float(r.loc['mean', 'F1']), 'f1_always': float(r.loc['mean', 'F1_always']),
+                **{f'f1_AU{a}': float(r.loc[f'AU{a}', 'F1']) for a in aus},
+                **{f'f1_always_AU{a}': float(r.loc[f'AU{a}', 'F1_always']) for a in aus}}
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)
         icc, r, e, f1 = icc31(pred, true), pcc(pred, true), mae(pred, true), au_f1(pred, true)
@@ -173,10 +182,11 @@ def _score(pred, true, aus) -> dict:
 
 def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_AUS, quiet: bool = True, device=None,
                  progress: bool = False, unlabelled=None, unlabelled_synth=None) -> dict:
-    """Run the evaluation; returns dict(table DataFrame (method x mean ± std of ICC), scores DataFrame (per method,
-    fraction, seed; pooled over folds), runs DataFrame (per fold), curve DataFrame, predictions {(method, fraction, seed):
-    {video key: [N, A]}}). videos: one or several per subject (`video_key`: the subject, or subject/video); folds split
-    subjects; targets must have one column per AU of `aus` (the regressor's `n_aus` is set to match).
+    """Run the evaluation; returns dict(table DataFrame (method x mean ± std of ICC, or of F1 for AU detection), scores
+    DataFrame (per method, fraction, seed; pooled over folds), runs DataFrame (per fold), curve DataFrame, predictions
+    {(method, fraction, seed): {video key: [N, A]}}: intensities, or probabilities of presence). videos: one or several
+    per subject (`video_key`: the subject, or subject/video); folds split subjects; targets must have one column per AU
+    of `aus` (the regressor's `n_aus` is set to match), and be 0/1 when `cfg.sparse.target == 'occurrence'`.
     `unlabelled` (+ `unlabelled_synth` for person_independent): extra stage-1 videos of subjects outside every fold,
     added to each fold's pretraining set. Writes config.json, runs.csv, scores.csv, table.csv, table.md, summary.json,
     predictions/*.npz into `out_dir`."""
@@ -188,6 +198,8 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
     for key, v in by_key.items():
         w = video_targets(v).shape[1]
         if w != len(aus): raise ValueError(f'videos: {key} has {w} label columns but aus lists {len(aus)} AUs {tuple(aus)}')
+    occ = cfg.sparse.target == 'occurrence'
+    check_targets(videos, cfg.sparse.target)                           # AU detection: 0/1 targets (names the video)
     cfg = cfg.replace(sparse=cfg.sparse.with_aus(aus))                 # one output per AU of aus
     of = lambda subjects: [v for x in subjects for v in by_subject[x]]
     methods = set(cfg.methods) | set(cfg.curve_methods)
@@ -220,11 +232,12 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
             timing[f'pretrain_{m}_fold{k}'] = time.time() - t1
         scfg, tcfg = method_config(m, cfg, f, s)
         t1 = time.time()
-        run_dir = out_dir / 'finetune' / f'{m}_frac{scfg.label_fraction:g}_seed{s}_fold{k}{unl_tag if m in PRETRAINED else ""}'
+        run_dir = out_dir / 'finetune' / f'{m}_frac{scfg.label_fraction:g}_seed{s}_fold{k}{unl_tag if m in PRETRAINED else ""}{"_occurrence" if occ else ""}'
         model = finetune_sparse(scfg, of(tr), ckpts.get((m, k)), run_dir, tcfg, bs=cfg.bs,
                                 quiet=quiet, device=device, return_model=True)
         test = of(te)
         pr = predict_videos(model, test, device=device)
+        if occ: pr = [torch.sigmoid(p) for p in pr]                   # a detector's logits -> probabilities of presence
         timing[f'finetune_{m}_frac{scfg.label_fraction:g}_seed{s}_fold{k}'] = time.time() - t1
         for v, p in zip(test, pr):
             preds.setdefault((m, scfg.label_fraction, s), {})[video_key(v)] = p.numpy()
@@ -232,7 +245,7 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
         rows.append(dict(method=m, fraction=scfg.label_fraction, seed=s, fold=k, test_subjects=' '.join(te),
                          run_dir=str(run_dir.relative_to(out_dir)),
                          n_labelled=int((getattr(model, 'fit_info', None) or model.checkpoint['extra'])['n_labelled']),
-                         **_score(torch.cat(pr).numpy(), yt, aus)))
+                         **_score(torch.cat(pr).numpy(), yt, aus, cfg.sparse.target)))
     runs = pd.DataFrame(rows)
     # pooled over folds, per (method, fraction, seed)
     scores = []
@@ -240,12 +253,12 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
         subs = sorted(d)
         p = np.concatenate([d[x] for x in subs]); y = torch.cat([video_targets(by_key[x]) for x in subs]).numpy()
         n_sub = len({video_subject(by_key[x]) for x in subs})
-        scores.append(dict(method=m, fraction=f, seed=s, n_subjects=n_sub, n_videos=len(subs), **_score(p, y, aus)))
+        scores.append(dict(method=m, fraction=f, seed=s, n_subjects=n_sub, n_videos=len(subs), **_score(p, y, aus, cfg.sparse.target)))
         pdir = out_dir / 'predictions'; pdir.mkdir(exist_ok=True)
         with atomic_write(pdir / f'{m}_frac{f:g}_seed{s}.npz', 'wb') as fh: np.savez(fh, **{x: d[x] for x in subs})
     scores = pd.DataFrame(scores).sort_values(['method', 'fraction', 'seed']).reset_index(drop=True)
     table = summarise(scores, cfg)
-    curve = (scores.groupby(['method', 'fraction'])['icc'].agg(['mean', 'std', 'count']).reset_index()
+    curve = (scores.groupby(['method', 'fraction'])[cfg.metric].agg(['mean', 'std', 'count']).reset_index()
              if len(scores) else pd.DataFrame())
     wall = time.time() - t0
     for name, df in (('runs', runs), ('scores', scores), ('table', table), ('curve', curve)):
@@ -258,64 +271,77 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
     return dict(table=table, scores=scores, runs=runs, curve=curve, predictions=preds, wall_s=wall, plan=plan)
 
 def summarise(scores: pd.DataFrame, cfg: EvalConfig) -> pd.DataFrame:
-    "The table: per method at the table's label fraction (supervised at 100%), mean ± std over seeds of the pooled mean ICC (and PCC, MAE), and % of supervised (NaN unless the supervised ICC is > 0)."
-    rows = {}
+    """The table: per method at the table's label fraction (supervised at 100%), mean ± std over seeds of the pooled
+    score -- mean ICC (and PCC, MAE) of intensities, or mean F1 (and the F1 of saying 'present' always) of AU detection --
+    and % of supervised (NaN unless the supervised score is > 0)."""
+    rows, k = {}, cfg.metric
     for m in cfg.methods:
         f = 1.0 if m == 'supervised' else cfg.label_fraction
         d = scores[(scores.method == m) & np.isclose(scores.fraction, f)]
         if not len(d): continue
-        rows[m] = dict(labels=f'{f:.0%}', icc_mean=d.icc.mean(), icc_std=d.icc.std(ddof=1) if len(d) > 1 else 0.0,
-                       pcc_mean=d.pcc.mean(), mae_mean=d.mae.mean(), f1_mean=d.f1.mean(), n_seeds=len(d))
+        rows[m] = {'labels': f'{f:.0%}', f'{k}_mean': d[k].mean(), f'{k}_std': d[k].std(ddof=1) if len(d) > 1 else 0.0}
+        rows[m].update(dict(f1_always=d.f1_always.mean()) if k == 'f1' else dict(pcc_mean=d.pcc.mean(), mae_mean=d.mae.mean(), f1_mean=d.f1.mean()))
+        rows[m]['n_seeds'] = len(d)
     t = pd.DataFrame.from_dict(rows, orient='index')
     if 'supervised' in t.index and len(t):    # a percentage of a ceiling that is not above 0 means nothing: NaN there
-        sup = t.loc['supervised', 'icc_mean']
-        t['pct_of_supervised'] = 100 * t.icc_mean / sup if sup > 0 else np.nan
+        sup = t.loc['supervised', f'{k}_mean']
+        t['pct_of_supervised'] = 100 * t[f'{k}_mean'] / sup if sup > 0 else np.nan
     return t
 
 def table_markdown(table: pd.DataFrame) -> str:
-    "The table as markdown: model | labels | mean ICC(3,1) ± std | PCC | MAE | % of supervised."
+    """The table as markdown: model | labels | mean ICC(3,1) ± std | PCC | MAE | % of supervised; for AU detection
+    (a table of `f1_mean`) model | labels | mean F1 ± std | F1 of 'present' always | % of supervised."""
     names = {'scratch': 'from scratch', 'temporal_contrastive': 'temporal-contrastive pretrained',
              'person_independent': 'person-independent pretrained', 'supervised': 'fully supervised'}
-    lines = ['| model | labels | mean ICC(3,1) | PCC | MAE | % of supervised |', '|---|---|---|---|---|---|']
+    occ = 'f1_std' in table.columns
+    lines = (['| model | labels | mean F1 | F1 of "present" always | % of supervised |', '|---|---|---|---|---|'] if occ else
+             ['| model | labels | mean ICC(3,1) | PCC | MAE | % of supervised |', '|---|---|---|---|---|---|'])
     for m, r in table.iterrows():
         pct = f"{r['pct_of_supervised']:.0f}%" if 'pct_of_supervised' in r and np.isfinite(r['pct_of_supervised']) else '–'
-        lines.append(f"| {names.get(m, m)} | {r['labels']} | {r['icc_mean']:.3f} ± {r['icc_std']:.3f} | {r['pcc_mean']:.3f} | "
-                     f"{r['mae_mean']:.3f} | {pct} |")
+        cols = (f"{r['f1_mean']:.3f} ± {r['f1_std']:.3f} | {r['f1_always']:.3f}" if occ else
+                f"{r['icc_mean']:.3f} ± {r['icc_std']:.3f} | {r['pcc_mean']:.3f} | {r['mae_mean']:.3f}")
+        lines.append(f"| {names.get(m, m)} | {r['labels']} | {cols} | {pct} |")
     return '\n'.join(lines) + '\n'
 
 # %% ../nbs/13_evaluation.ipynb #87ea6d76
 def plot_au_bars(scores: pd.DataFrame, cfg: EvalConfig, aus=DISFA_AUS, ax=None):
-    "Per-AU ICC(3,1) bars per method (mean over seeds, std as error bars) from `scores`."
+    "Per-AU ICC(3,1) bars (F1 for AU detection, with each AU's floor as a black tick) per method (mean over seeds, std as error bars) from `scores`."
     import matplotlib.pyplot as plt, seaborn as sns
+    k = cfg.metric; name = 'F1' if k == 'f1' else 'ICC'
     rows = []
     for m in cfg.methods:
         f = 1.0 if m == 'supervised' else cfg.label_fraction
         for _, r in scores[(scores.method == m) & np.isclose(scores.fraction, f)].iterrows():
-            rows += [dict(method=m, AU=f'AU{a}', ICC=r[f'icc_AU{a}']) for a in aus]
+            rows += [{'method': m, 'AU': f'AU{a}', name: r[f'{k}_AU{a}']} for a in aus]
     if ax is None: _, ax = plt.subplots(figsize=(11, 3.4))
-    sns.barplot(pd.DataFrame(rows), x='AU', y='ICC', hue='method', errorbar='sd', ax=ax)
-    ax.set(title=f'ICC(3,1) per AU, held-out subjects ({cfg.label_fraction:.0%} labels; supervised 100%)', ylim=(min(0, ax.get_ylim()[0]), 1))
+    sns.barplot(pd.DataFrame(rows), x='AU', y=name, hue='method', errorbar='sd', ax=ax)
+    if k == 'f1' and len(scores):       # the floor of each AU: F1 of saying "present" on every frame (the same for every method)
+        ax.scatter(range(len(aus)), [scores[f'f1_always_AU{a}'].mean() for a in aus], marker='_', s=900, color='k', zorder=3,
+                   label='"present" always')
+    what = 'F1 (AU detection)' if k == 'f1' else 'ICC(3,1)'
+    ax.set(title=f'{what} per AU, held-out subjects ({cfg.label_fraction:.0%} labels; supervised 100%)', ylim=(min(0, ax.get_ylim()[0]), 1))
     ax.legend(fontsize=8, ncols=4); ax.axhline(0, color='k', lw=0.5)
     return ax
 
-def plot_label_curve(scores: pd.DataFrame, ax=None):
-    "Mean ICC against label fraction (log axis), one line per method, mean ± std over seeds."
+def plot_label_curve(scores: pd.DataFrame, ax=None, metric: str = 'icc'):
+    "Mean ICC (`metric='f1'`: mean F1) against label fraction (log axis), one line per method, mean ± std over seeds."
     import matplotlib.pyplot as plt
     if ax is None: _, ax = plt.subplots(figsize=(5, 3.4))
     for m, d in scores[scores.method != 'supervised'].groupby('method'):
-        g = d.groupby('fraction')['icc'].agg(['mean', 'std']).reset_index()
+        g = d.groupby('fraction')[metric].agg(['mean', 'std']).reset_index()
         if len(g) < 2: continue
         ax.errorbar(100 * g['fraction'], g['mean'], yerr=g['std'].fillna(0), marker='o', capsize=3, label=m)
     sup = scores[scores.method == 'supervised']
-    if len(sup): ax.axhline(sup.icc.mean(), color='k', ls='--', lw=1, label='supervised 100%')
+    if len(sup): ax.axhline(sup[metric].mean(), color='k', ls='--', lw=1, label='supervised 100%')
     ax.set_xscale('log'); ax.set_xticks([1, 2, 5, 10, 100]); ax.set_xticklabels(['1%', '2%', '5%', '10%', '100%'])
-    ax.set(xlabel='labelled frames', ylabel='mean ICC(3,1)', title='ICC vs label fraction'); ax.legend(fontsize=8)
+    name = 'F1' if metric == 'f1' else 'ICC(3,1)'
+    ax.set(xlabel='labelled frames', ylabel=f'mean {name}', title=f'{name.split("(")[0]} vs label fraction'); ax.legend(fontsize=8)
     return ax
 
-def plot_timeline(preds: dict, video, fraction_of: dict, aus=DISFA_AUS, show_aus=None, axs=None):
-    """Predicted (one line per method) against true intensity over time for one held-out `video`, for AUs `show_aus`
-    (default: AU12, AU4, AU25 where `aus` has them, topped up to three from `aus`). preds: {(method, fraction, seed): {video key:
-    [N, A]}}; fraction_of: {method: fraction}."""
+def plot_timeline(preds: dict, video, fraction_of: dict, aus=DISFA_AUS, show_aus=None, axs=None, target: str = 'intensity'):
+    """Predicted (one line per method) against true intensity (`target='occurrence'`: probability against presence)
+    over time for one held-out `video`, for AUs `show_aus` (default: AU12, AU4, AU25 where `aus` has them, topped up to
+    three from `aus`). preds: {(method, fraction, seed): {video key: [N, A]}}; fraction_of: {method: fraction}."""
     import matplotlib.pyplot as plt
     if show_aus is None: show_aus = ([a for a in (12, 4, 25) if a in aus] + [a for a in aus if a not in (12, 4, 25)])[:3]
     missing = [a for a in show_aus if a not in aus]
@@ -329,26 +355,27 @@ def plot_timeline(preds: dict, video, fraction_of: dict, aus=DISFA_AUS, show_aus
         for m, f in fraction_of.items():
             key = next((k for k in sorted(preds) if k[0] == m and np.isclose(k[1], f) and subj in preds[k]), None)
             if key is not None: ax.plot(preds[key][subj][:, j], lw=1, label=f'{m} ({f:.0%})')
-        ax.set_ylabel(f'AU{a}'); ax.set_ylim(-0.5, 5.5)
-    axs[0].set_title(f'held-out subject {subj}: predicted vs true intensity'); axs[0].legend(fontsize=7, ncols=5, loc='upper right')
+        ax.set_ylabel(f'AU{a}'); ax.set_ylim(*((-0.1, 1.1) if target == 'occurrence' else (-0.5, 5.5)))
+    what = 'probability of presence vs true presence' if target == 'occurrence' else 'predicted vs true intensity'
+    axs[0].set_title(f'held-out subject {subj}: {what}'); axs[0].legend(fontsize=7, ncols=5, loc='upper right')
     axs[-1].set_xlabel('frame')
     return axs
 
 def save_report(res: dict, cfg: EvalConfig, videos, out_dir, aus=DISFA_AUS) -> list[Path]:
-    "Write figures/au_icc.png, figures/label_curve.png (if the curve was run), figures/timeline.png; returns their paths."
+    "Write figures/au_icc.png (AU detection: au_f1.png), figures/label_curve.png (if the curve was run), figures/timeline.png; returns their paths."
     import matplotlib; import matplotlib.pyplot as plt
     fig_dir = Path(out_dir) / 'figures'; fig_dir.mkdir(parents=True, exist_ok=True)
     out = []
     def save(fig, name):
         with atomic_write(fig_dir / name, 'wb') as fh: fig.savefig(fh, format='png', dpi=110, bbox_inches='tight')
         plt.close(fig); out.append(fig_dir / name)
-    fig, ax = plt.subplots(figsize=(11, 3.4)); plot_au_bars(res['scores'], cfg, aus, ax); save(fig, 'au_icc.png')
+    fig, ax = plt.subplots(figsize=(11, 3.4)); plot_au_bars(res['scores'], cfg, aus, ax); save(fig, f'au_{cfg.metric}.png')
     if res['scores'].fraction.nunique() > 2:
-        fig, ax = plt.subplots(figsize=(5.5, 3.6)); plot_label_curve(res['scores'], ax); save(fig, 'label_curve.png')
+        fig, ax = plt.subplots(figsize=(5.5, 3.6)); plot_label_curve(res['scores'], ax, cfg.metric); save(fig, 'label_curve.png')
     test_subj = res['plan'][0][1][0]
     v = next(v for i, v in enumerate(videos) if video_subject(v, i) == test_subj)
     frac = {m: 1.0 if m == 'supervised' else cfg.label_fraction for m in cfg.methods}
     n = min(3, len(aus))
-    fig, axs = plt.subplots(n, 1, figsize=(11, 1.8 * n), sharex=True, squeeze=False); plot_timeline(res['predictions'], v, frac, aus, axs=axs)
+    fig, axs = plt.subplots(n, 1, figsize=(11, 1.8 * n), sharex=True, squeeze=False); plot_timeline(res['predictions'], v, frac, aus, axs=axs, target=cfg.sparse.target)
     save(fig, 'timeline.png')
     return out
