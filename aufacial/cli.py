@@ -273,10 +273,11 @@ def finetune_stage(cache_dir, data, out, checkpoint=None, preset: str = 'tiny', 
 
 def evaluate_stage(cache_dir, data, out, preset: str = 'tiny', methods: str = '', seeds: str = '', quiet: bool = True,
                    progress: bool = True, unlabelled_cache: str = '', unlabelled_data: str = '', folds: str = '',
-                   target: str = 'intensity') -> dict:
+                   target: str = 'intensity', pretrain_dir: str = '') -> dict:
     """The protocol of `aufacial.evaluation` on the cached videos (plus stage-1-only subjects from `unlabelled_cache` /
     `unlabelled_data`): tables, CSV/JSON and figures in `out`; prints the table. `target='occurrence'`: the AU
-    detection benchmark (F1), on the labels `cached_videos` gives for that target."""
+    detection benchmark (F1), on the labels `cached_videos` gives for that target. `pretrain_dir`: where the pretrained
+    encoders live (default `out/pretrain`); another evaluation's, of the same cache, shares its label-free stage 1."""
     from aufacial.evaluation import run_protocol, save_report, table_markdown
     kw = {}
     if methods: kw['methods'] = tuple(m.strip() for m in methods.split(',') if m.strip())
@@ -288,7 +289,8 @@ def evaluate_stage(cache_dir, data, out, preset: str = 'tiny', methods: str = ''
     synth = synthetic_sources(data, vids, cfg.pi.align) if pi else None
     unl, unl_syn = unlabelled_sources(unlabelled_cache, unlabelled_data, pi, cfg.pi.align)
     aus = data_aus(data, target)
-    res = run_protocol(cfg, vids, out, synth_videos=synth, aus=aus, quiet=quiet, progress=progress, unlabelled=unl, unlabelled_synth=unl_syn)
+    res = run_protocol(cfg, vids, out, synth_videos=synth, aus=aus, quiet=quiet, progress=progress, unlabelled=unl, unlabelled_synth=unl_syn,
+                       pretrain_dir=pretrain_dir or None)
     figs = save_report(res, cfg, vids, out, aus)
     _say(table_markdown(res['table'])); _say(f'evaluate: results in {out} ({", ".join(p.name for p in figs)}); {res["wall_s"]:.0f}s')
     return res
@@ -339,10 +341,11 @@ def evaluate(
     unlabelled_data: str = '',     # the tree or video folder that cache was built from
     folds: str = '',               # fold set (default: the preset's for synthetic data, disfa_3fold_jaanet_v1 for DISFA)
     target: str = 'intensity',     # intensity (ICC) | occurrence (AU detection, F1; BP4D: a cache built with --target occurrence)
+    pretrain_dir: str = '',        # pretrained encoders (default OUT/pretrain); another evaluation's, to share its stage 1
 ):
     "k-fold, multi-seed evaluation of every method; tables, CSV/JSON and figures beside the run (resumable)."
     evaluate_stage(cache, data, out, preset, methods, seeds, unlabelled_cache=unlabelled_cache, unlabelled_data=unlabelled_data,
-                   folds=folds, target=target)
+                   folds=folds, target=target, pretrain_dir=pretrain_dir)
 
 # %% ../nbs/14_cli.ipynb #68acb650
 def _load_regressor(checkpoint):

@@ -7,6 +7,7 @@ Docs: https://aufacial.github.io/aufacial/evaluation.html.md"""
 # %% ../nbs/13_evaluation.ipynb #9fd182e5
 from __future__ import annotations
 import os, time, json, math, warnings
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -180,8 +181,12 @@ def _score(pred, true, aus, target: str = 'intensity') -> dict:
     out.update({f'icc_AU{a}': float(v) for a, v in zip(aus, icc)})
     return out
 
+def _label_free(v):
+    "A video as stage 1 sees it: the same frames and face flags, no labels (so one pretraining run serves every label set)."
+    return dataclasses.replace(v, au=torch.zeros(len(v), 0)) if isinstance(v, LabelledVideo) else v
+
 def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_AUS, quiet: bool = True, device=None,
-                 progress: bool = False, unlabelled=None, unlabelled_synth=None) -> dict:
+                 progress: bool = False, unlabelled=None, unlabelled_synth=None, pretrain_dir=None) -> dict:
     """Run the evaluation; returns dict(table DataFrame (method x mean ± std of ICC, or of F1 for AU detection), scores
     DataFrame (per method, fraction, seed; pooled over folds), runs DataFrame (per fold), curve DataFrame, predictions
     {(method, fraction, seed): {video key: [N, A]}}: intensities, or probabilities of presence). videos: one or several
@@ -189,7 +194,8 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
     of `aus` (the regressor's `n_aus` is set to match), and be 0/1 when `cfg.sparse.target == 'occurrence'`.
     `unlabelled` (+ `unlabelled_synth` for person_independent): extra stage-1 videos of subjects outside every fold,
     added to each fold's pretraining set. Writes config.json, runs.csv, scores.csv, table.csv, table.md, summary.json,
-    predictions/*.npz into `out_dir`."""
+    predictions/*.npz into `out_dir`; pretrained encoders go to `pretrain_dir` (default `out_dir/pretrain`): stage 1 never
+    sees labels, so an intensity and a detection evaluation of the same videos can share it."""
     videos = list(videos)
     by_key = {video_key(v, i): v for i, v in enumerate(videos)}
     if len(by_key) != len(videos): raise ValueError('videos: video ids (subject, or subject/video for a subject with several) must be unique')
@@ -227,8 +233,8 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
         tr, te = plan[k]
         if (m, k) not in ckpts and m in PRETRAINED:
             t1 = time.time()
-            src = [v for x in tr for v in synth[x]] + unl_synth if m == 'person_independent' else of(tr) + unl
-            ckpts[m, k] = pretrain_method(m, cfg, src, out_dir / 'pretrain' / f'{m}_fold{k}{unl_tag}', quiet, device)
+            src = [v for x in tr for v in synth[x]] + unl_synth if m == 'person_independent' else [_label_free(v) for v in of(tr) + unl]
+            ckpts[m, k] = pretrain_method(m, cfg, src, Path(pretrain_dir or out_dir / 'pretrain') / f'{m}_fold{k}{unl_tag}', quiet, device)
             timing[f'pretrain_{m}_fold{k}'] = time.time() - t1
         scfg, tcfg = method_config(m, cfg, f, s)
         t1 = time.time()
