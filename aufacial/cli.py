@@ -472,7 +472,7 @@ def apply(
     "Write per-frame AU intensities (or, for an AU detector, probabilities) and presence of a video to CSV, plus a plot."
     from aufacial.core import DataFormatError
     try: p = apply_video(video, checkpoint, out, not no_plot, detector, threshold=threshold, progress=True)
-    except DataFormatError as e: raise SystemExit(f'aufacial-apply: {e}') from None
+    except (DataFormatError, ValueError) as e: raise SystemExit(f'aufacial-apply: {e}') from None
     _say(f'apply: {p}' + ('' if no_plot else f' and {p.with_suffix(".png")}'))
 
 # %% ../nbs/14_cli.ipynb #25e9fb09

@@ -196,3 +196,30 @@ def test_finetune_refuses_a_folder_trained_on_another_fold(stages, tmp_path):
                d / 'tc' / 'encoder.pth', '--label-fraction', 0.05, '--fold', 1)
     assert r.returncode != 0 and 'trained on other inputs' in r.stderr, r.stderr[-2000:]
     assert (d / 'ft' / 'model.pth').stat().st_mtime_ns == before
+
+def test_au_detector_through_the_scripts(stages, tmp_path):
+    "--target occurrence: a detector from aufacial-finetune, the F1 protocol of aufacial-evaluate, probabilities from aufacial-apply."
+    d = stages
+    r = script(tmp_path, 'finetune', '--cache', d / 'cache', '--data', d / 'data', '--out', tmp_path / 'fto', '--label-fraction', 0.05,
+               '--target', 'occurrence')
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / 'fto' / 'metrics.json').read_text())
+    assert m['target'] == 'occurrence' and 0 <= m['f1_mean'] <= 1 and 'icc_mean' not in m
+    r = script(tmp_path, 'evaluate', '--cache', d / 'cache', '--data', d / 'data', '--out', tmp_path / 'ev', '--methods', 'scratch',
+               '--target', 'occurrence')
+    assert r.returncode == 0, r.stderr
+    assert '| model | labels | mean F1 |' in (tmp_path / 'ev' / 'table.md').read_text()
+    assert (tmp_path / 'ev' / 'figures' / 'au_f1.png').exists()
+    vid = next((d / 'data' / 'Videos_LeftCamera').glob('*.avi'))
+    out = tmp_path / 'p.csv'
+    r = script(tmp_path, 'apply', vid, tmp_path / 'fto' / 'model.pth', '--out', out, '--threshold', 0.6)
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 100 and 'AU12_p' in rows[0] and 'AU12_r' not in rows[0]
+    for x in rows:
+        if x['face'] == '1':
+            p = float(x['AU12_p']); assert 0 <= p <= 1
+            assert x['AU12_c'] == ('1' if p >= 0.6 else '0')
+    r = script(tmp_path, 'apply', vid, tmp_path / 'fto' / 'model.pth', '--out', tmp_path / 'q.csv', '--threshold', 2)
+    assert r.returncode != 0 and 'threshold must be in [0, 1]' in r.stderr and 'Traceback' not in r.stderr, r.stderr
+    assert not (tmp_path / 'q.csv').exists()
