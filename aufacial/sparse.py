@@ -26,10 +26,10 @@ from .clips import to_float01
 from .losses import masked_bce
 
 # %% auto #0
-__all__ = ['FREEZE_MODES', 'TARGETS', 'SparseRegressionConfig', 'sparse_mse_naive', 'sparse_mse', 'occurrence_pos_weight',
-           'sparse_loss', 'LabelledVideo', 'video_targets', 'occurrence_labels', 'check_targets', 'video_subject',
-           'video_key', 'labelled_frames', 'SparseClips', 'SparseAURegressor', 'sparse_clip_dls', 'finetune_sparse',
-           'predict_videos']
+__all__ = ['FREEZE_MODES', 'TARGETS', 'CHECKPOINT_INTERVAL', 'SparseRegressionConfig', 'sparse_mse_naive', 'sparse_mse',
+           'occurrence_pos_weight', 'sparse_loss', 'LabelledVideo', 'video_targets', 'occurrence_labels',
+           'check_targets', 'video_subject', 'video_key', 'labelled_frames', 'SparseClips', 'SparseAURegressor',
+           'sparse_clip_dls', 'finetune_sparse', 'predict_videos']
 
 # %% ../nbs/12_sparse_regression.ipynb #c8f6c45d
 FREEZE_MODES = ('frozen', 'partial', 'full')
@@ -327,6 +327,11 @@ def _same_run(out_dir: Path, cfg: Config, train: TrainConfig, epochs: int):
             and ex.get('train_config') == train.to_dict() and ex.get('epochs') == epochs)
     return p if same else None
 
+# A 2%-label epoch is a handful of steps, and at the paper's size a checkpoint (weights + optimizer) is ~0.3 GB: written
+# after every epoch it can take longer than the steps themselves, so fine-tuning checkpoints at most once a minute
+# (and always at the end).
+CHECKPOINT_INTERVAL = 60.0
+
 def finetune_sparse(cfg: SparseRegressionConfig, train_videos, checkpoint=None, out_dir=None, train: TrainConfig | None = None,
                     bs: int = 8, valid_videos=None, overwrite: bool = False, device=None, quiet: bool = True,
                     return_model: bool = False):
@@ -363,7 +368,7 @@ def finetune_sparse(cfg: SparseRegressionConfig, train_videos, checkpoint=None, 
     t0 = time.time()
     pw = occurrence_pos_weight(torch.cat(dls.train.dataset.targets)) if cfg.target == 'occurrence' and cfg.balance else None
     learn = make_learner(dls, model, sparse_loss(cfg, pw), train, model_cfg=cfg, out_dir=out_dir, overwrite=overwrite, device=device,
-                         inputs=inputs)
+                         inputs=inputs, checkpoint_interval=CHECKPOINT_INTERVAL)
     if quiet:
         with learn.no_bar(), learn.no_logging(): fit_learner(learn, train)
     else: fit_learner(learn, train)
@@ -381,11 +386,13 @@ def finetune_sparse(cfg: SparseRegressionConfig, train_videos, checkpoint=None, 
 @torch.no_grad()
 def predict_videos(model: nn.Module, videos, clip_len: int | None = None, size: int | None = None, bs: int = 8, device=None) -> list:
     """Per-frame predictions of whole videos -> list of float32 [N_i, A] (CPU; an occurrence model's are logits). model: x [B, T, 3, S, S] -> [B, T, A];
-    videos: uint8 [N, 3, H, W] (or `.frames`), resized to `size` (default model.cfg.size); clip_len default model.cfg.clip_len."""
+    videos: uint8 [N, 3, H, W] (or `.frames`), resized to `size` (default model.cfg.size); clip_len default model.cfg.clip_len.
+    The model runs on `device` (default: where its parameters are) and is put back where it was, in its former train/eval mode."""
     from aufacial.temporal_contrastive import video_features
     c = getattr(model, 'cfg', None)
     clip_len = clip_len or c.clip_len; size = size or getattr(c, 'size', None)
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    was = model.training; model.eval()
+    home = next(model.parameters()).device
+    device = torch.device(device) if device is not None else home
+    was = model.training; model.eval().to(device)
     try: return video_features(model, videos, clip_len, size, bs, device)
-    finally: model.train(was)
+    finally: model.train(was).to(home)

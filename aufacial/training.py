@@ -184,13 +184,15 @@ def _opt_to(sd, params):
     return {'state': state, 'hypers': L(dict(h) for h in sd['hypers'])}
 
 class CheckpointCallback(Callback):
-    "Atomic resumable checkpoint at `path` every `every` epochs: weights, configs, optimizer, epoch, RNG states; `fit` resumes from it."
+    """Atomic resumable checkpoint at `path` every `every` epochs: weights, configs, optimizer, epoch, RNG states; `fit` resumes from it.
+    min_interval: seconds that must pass between two checkpoints (the last epoch's is always written), for schedules of many short epochs."""
     order = 0
-    def __init__(self, path, model_cfg: Config, train_cfg: TrainConfig | None = None, every: int = 1, resume: bool = True):
+    def __init__(self, path, model_cfg: Config, train_cfg: TrainConfig | None = None, every: int = 1, resume: bool = True,
+                 min_interval: float = 0.0):
         store_attr(); self.path = Path(path); self.start_epoch = 0; self.history = []
 
     def before_fit(self):
-        self.start_epoch, self.skip = 0, None
+        self.start_epoch, self.skip, self.last_save = 0, None, time.time()
         if self.resume and self.path.exists():
             ck = read_checkpoint(self.path)
             saved, want = ck['config'], self.model_cfg.to_dict()
@@ -213,7 +215,8 @@ class CheckpointCallback(Callback):
     def after_epoch(self):
         if self.epoch < self.start_epoch: return
         self.history.append(_epoch_record(self.learn))
-        if (self.epoch + 1) % self.every == 0 or self.epoch + 1 == self.n_epoch: self.save(self.epoch + 1)
+        due = (self.epoch + 1) % self.every == 0 and time.time() - self.last_save >= self.min_interval
+        if due or self.epoch + 1 == self.n_epoch: self.save(self.epoch + 1)
 
     def save(self, epoch: int):
         "Write the checkpoint for `epoch` finished epochs (rank 0 only)."
@@ -221,6 +224,7 @@ class CheckpointCallback(Callback):
         extra = dict(rng=rng_state(self.learn.dls), history=self.history)
         if self.train_cfg is not None: extra['train_config'] = self.train_cfg.to_dict()
         save_checkpoint(self.path, self.learn.model, self.model_cfg, opt=self.learn.opt, epoch=epoch, **extra)
+        self.last_save = time.time()
 
     def after_fit(self):
         if self.skip is not None: self.learn.remove_cb(self.skip); self.skip = None
@@ -327,12 +331,14 @@ def _short(v, n: int = 80) -> str:
 # %% ../nbs/06a_training.ipynb #0c9ba45a
 def make_learner(dls, model: nn.Module, loss_func, cfg: TrainConfig | None = None, model_cfg: Config | None = None,
                  out_dir=None, metrics=None, cbs=None, opt_func=Adam, resume: bool = True, overwrite: bool = False,
-                 configs: dict | None = None, device=None, inputs: dict | None = None, **kwargs) -> Learner:
+                 configs: dict | None = None, device=None, inputs: dict | None = None, checkpoint_interval: float = 0.0,
+                 **kwargs) -> Learner:
     """A fastai `Learner` for `model` with the project's training set-up.
     dls: fastai `DataLoaders`; model_cfg: the config that rebuilds `model` (stored in checkpoints; required with `out_dir`);
     out_dir: where `last.pth` and `run.json` go (a non-empty directory without a checkpoint is refused unless `overwrite`);
     inputs: what the run learns from (e.g. `data_inputs(videos)`), written to `out_dir/inputs.json` (ignored without
-    `out_dir`); resuming a run recorded with other inputs is refused (`check_run_inputs`)."""
+    `out_dir`); resuming a run recorded with other inputs is refused (`check_run_inputs`); checkpoint_interval: at least
+    this many seconds between two checkpoints (`CheckpointCallback.min_interval`; 0: after every epoch)."""
     cfg = cfg or TrainConfig()
     device = torch.device(device) if device is not None else default_device()
     if device.type == 'cuda' and dist.is_available() and dist.is_initialized() and device.index is None:
@@ -351,7 +357,7 @@ def make_learner(dls, model: nn.Module, loss_func, cfg: TrainConfig | None = Non
         if resume: check_run_inputs(out_dir, inputs)
         if not (resume and (out_dir / 'last.pth').exists()) and is_main_process(): prepare_out_dir(out_dir, overwrite)
         if inputs is not None and is_main_process(): record_run_inputs(out_dir, inputs)
-        all_cbs += [CheckpointCallback(out_dir / 'last.pth', model_cfg, cfg, resume=resume),
+        all_cbs += [CheckpointCallback(out_dir / 'last.pth', model_cfg, cfg, resume=resume, min_interval=checkpoint_interval),
                     RunLogCallback(out_dir / 'run.json', {'train': cfg, 'model': model_cfg, **(configs or {})})]
     rank, world = distributed_info()
     if world > 1 and dist.is_initialized(): all_cbs.append(DDPCallback())
