@@ -54,5 +54,23 @@ pytest: install
 export: install
 	$(BIN)/nbdev-export && $(BIN)/nbdev-clean && $(BIN)/python scripts/nb2readme.py nbs/index.ipynb README.md
 
+## Every throughput benchmark once, printing its numbers and ratios: GPU sizes when CUDA is present, else CPU sizes.
+GPU := $(shell $(BIN)/python -c "import torch; print(int(torch.cuda.is_available()))" 2>/dev/null)
 bench: install
-	$(BIN)/python scripts/bench.py
+ifeq ($(GPU),1)
+	$(BIN)/python scripts/bench_methods.py --method temporal_contrastive --preset paper --device cuda --bf16 --channels-last --batch-size 64 --steps 20 --rounds 2 --workers 8
+	$(BIN)/python scripts/bench_methods.py --method person_independent --preset paper --device cuda --bf16 --channels-last --batch-size 64 --steps 20 --rounds 2 --workers 8
+	$(BIN)/python scripts/bench_mae.py --preset vit_base --device cuda --bf16 --batch-size 256 --steps 40 --rounds 4 --workers 8
+	$(BIN)/python scripts/bench_finetune.py --preset paper --device cuda --bs 32 --steps 300
+	$(BIN)/python scripts/bench_pretrain.py --device cuda
+	$(BIN)/python scripts/bench_augment.py --device cuda
+else
+	$(BIN)/python scripts/bench_methods.py --method temporal_contrastive --preset cpu_small --device cpu --batch-size 16 --steps 8
+	$(BIN)/python scripts/bench_methods.py --method person_independent --preset cpu_small --device cpu --batch-size 16 --steps 8
+	$(BIN)/python scripts/bench_mae.py --preset tiny --device cpu --batch-size 32 --steps 20 --workers 1 --threads 1
+	$(BIN)/python scripts/bench_finetune.py --preset cpu --device cpu --bs 8 --steps 48 --n-videos 3 --n-frames 200
+	$(BIN)/python scripts/bench_pretrain.py --tiny --device cpu
+	$(BIN)/python scripts/bench_augment.py --device cpu
+endif
+	$(BIN)/python scripts/bench_synthetic.py --tree-subjects 0
+	$(BIN)/python scripts/bench_data.py
