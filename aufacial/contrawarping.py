@@ -17,7 +17,7 @@ from fastai.callback.core import Callback
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader as FaDataLoader
 from fastai.learner import Learner
-from .core import Config, EXPRESSIONS, check_int, check_float, seed_everything, default_device
+from .core import Config, EXPRESSIONS, check_int, check_float, seed_everything, default_device, evaluating
 from .augment import AugmentConfig, GlobalAugment, local_warp, apply_params, expand_params
 from .losses import byol_loss, contrawarping_loss, EMATargetCallback
 from .encoders import FrameEncoder, MLPHead, register_model
@@ -265,12 +265,10 @@ def pretrain(cfg: ContraWarpingConfig, x_train: torch.Tensor, x_valid: torch.Ten
 # %% ../nbs/10_contrawarping.ipynb #22572a8e
 @torch.no_grad()
 def extract_features(model: nn.Module, x: torch.Tensor, bs: int = 256, device=None) -> torch.Tensor:
-    "Frozen features `model.forward_features` of images x uint8 [N, 3, H, W] (or float in [0, 1]) in eval mode -> float32 [N, D] on the CPU."
-    device = next(model.parameters()).device if device is None else torch.device(device)
-    was = model.training
-    model.eval()
-    try: out = [model.forward_features(_float01(x[i:i + bs].to(device))).float().cpu() for i in range(0, len(x), bs)]
-    finally: model.train(was)
+    """Frozen features `model.forward_features` of images x uint8 [N, 3, H, W] (or float in [0, 1]) in eval mode -> float32 [N, D]
+    on the CPU. The model runs on `device` (default: where it is) and is put back afterwards (`aufacial.core.evaluating`)."""
+    with evaluating(model, device) as dev:
+        out = [model.forward_features(_float01(x[i:i + bs].to(dev))).float().cpu() for i in range(0, len(x), bs)]
     return torch.cat(out) if out else torch.zeros(0, 0)
 
 def linear_probe(f_train, y_train, f_test, y_test, n_classes: int = len(EXPRESSIONS), l2: float = 1e-3,
@@ -362,10 +360,7 @@ def supervised_learner(cfg: ContraWarpingConfig, x_train, y_train, x_valid=None,
 @torch.no_grad()
 def predict_labels(model: nn.Module, x: torch.Tensor, bs: int = 256) -> torch.Tensor:
     "Class predictions of a classifier (`model(x)` -> logits) for images x uint8 [N, 3, H, W] -> int64 [N] (eval mode)."
-    device, was = next(model.parameters()).device, model.training
-    model.eval()
-    try: out = [model(_float01(x[i:i + bs].to(device))).argmax(1).cpu() for i in range(0, len(x), bs)]
-    finally: model.train(was)
+    with evaluating(model) as dev: out = [model(_float01(x[i:i + bs].to(dev))).argmax(1).cpu() for i in range(0, len(x), bs)]
     return torch.cat(out)
 
 # %% ../nbs/10_contrawarping.ipynb #7a98fdc1

@@ -18,8 +18,8 @@ from fastcore.script import call_parse
 __all__ = ['FACS', 'DISFA_AUS', 'DISFA_DETECTION_AUS', 'BP4D_AUS', 'BP4D_INTENSITY_AUS', 'GFT_AUS', 'AFFWILD2_AUS',
            'INTENSITY_LETTERS', 'NOT_CODED', 'EXPRESSIONS', 'RAFDB_LABELS', 'AFFECTNET_LABELS', 'AFFWILD2_EXPR_LABELS',
            'EXPRESSION_AUS', 'ActionUnit', 'au_info', 'au_indices', 'intensity_to_letter', 'letter_to_intensity',
-           'expression_index', 'seed_everything', 'default_device', 'atomic_write', 'atomic_path', 'DataFormatError',
-           'prepare_out_dir', 'check_int', 'check_float', 'Config', 'env_info', 'aufacial_info']
+           'expression_index', 'seed_everything', 'default_device', 'evaluating', 'atomic_write', 'atomic_path',
+           'DataFormatError', 'prepare_out_dir', 'check_int', 'check_float', 'Config', 'env_info', 'aufacial_info']
 
 # %% ../nbs/00_core.ipynb #5c797cf6
 @dataclass(frozen=True)
@@ -138,6 +138,18 @@ def default_device() -> torch.device:
     env = os.environ.get('AUFACIAL_DEVICE')
     if env: return torch.device(env)
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+
+# %% ../nbs/00_core.ipynb #c00a0b02
+@contextlib.contextmanager
+def evaluating(model: torch.nn.Module, device=None):
+    """Run `model` in eval mode on `device` (default: where its parameters are; CPU without parameters) inside the
+    `with` block, which gets the device; afterwards the model is back on its own device, in its former train/eval mode."""
+    home = next(model.parameters(), torch.empty(0)).device
+    dev = torch.device(device) if device is not None else home
+    was = model.training
+    model.eval().to(dev)
+    try: yield dev
+    finally: model.train(was).to(home)
 
 # %% ../nbs/00_core.ipynb #e23bd679
 _UMASK = os.umask(0); os.umask(_UMASK)  # read once: the process umask, for files made with mkstemp

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torchvision.models.resnet import ResNet, BasicBlock, Bottleneck
-from .core import Config, DataFormatError, atomic_write, check_int, check_float, env_info
+from .core import Config, DataFormatError, atomic_write, check_int, check_float, env_info, evaluating
 
 # %% auto #0
 __all__ = ['ARCHS', 'TEMPORALS', 'POSITIONS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'MODEL_REGISTRY', 'CKPT_FORMAT', 'EncoderConfig',
@@ -295,10 +295,9 @@ class TemporalConv(nn.Module):
 def temporal_dependence(module, T: int, dim: int, t: int):
     "Which input frames output frame `t` depends on: |d (w . y_t) / d x_s| summed over channels, random x and w -> [T] (eval mode)."
     x = torch.randn(1, T, dim, requires_grad=True)
-    was = module.training; module.eval()
-    y = module(x)[0, t]
-    (y * torch.randn_like(y)).sum().backward()   # a random direction: the plain sum of a LayerNorm output has zero gradient
-    module.train(was)
+    with evaluating(module):
+        y = module(x)[0, t]
+        (y * torch.randn_like(y)).sum().backward()   # a random direction: the plain sum of a LayerNorm output has zero gradient
     return x.grad[0].abs().sum(-1)
 
 # %% ../nbs/06_encoders.ipynb #4f717fd3

@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from timm.layers import PatchEmbed
 from timm.models.vision_transformer import Block
-from .core import Config, check_int, check_float, seed_everything
+from .core import Config, check_int, check_float, seed_everything, evaluating
 from .augment import random_patch_mask
 from .clips import to_float01
 from .losses import mae_loss, patchify, unpatchify
@@ -235,9 +235,7 @@ def show_reconstructions(model: MaskedAutoencoderViT, x: torch.Tensor, mask_rati
     "Grid: rows original / masked / reconstruction / reconstruction + visible, columns = the first `n` images of x [B, 3, H, W]."
     import matplotlib.pyplot as plt
     x = x[:n]
-    was = model.training; model.eval()
-    masked, recon, pasted, _ = reconstruct(model, x, mask_ratio, torch.Generator(device=x.device).manual_seed(seed))
-    model.train(was)
+    with evaluating(model): masked, recon, pasted, _ = reconstruct(model, x, mask_ratio, torch.Generator(device=x.device).manual_seed(seed))
     rows = [('original', x), ('masked', masked), ('reconstruction', recon), ('recon + visible', pasted)]
     fig, axs = plt.subplots(len(rows), len(x), figsize=(1.4 * len(x), 1.5 * len(rows)), squeeze=False)
     for r, (name, imgs) in enumerate(rows):
@@ -291,14 +289,12 @@ def pretrain_mae(crops: torch.Tensor, cfg: MAEConfig, epochs: int, lr: float = 1
 @torch.no_grad()
 def evaluate_mae(model: MaskedAutoencoderViT, crops: torch.Tensor, mask_ratio: float | None = None, bs: int = 256, seed: int = 0) -> float:
     "Mean masked-patch loss of `model` on crops uint8 [M, 3, S, S], with masks drawn from `seed` (same seed, same masks)."
-    was = model.training; model.eval()
-    dev = next(model.parameters()).device
-    g = torch.Generator(device=dev).manual_seed(seed)
     tot, n = 0.0, 0
-    for i in range(0, len(crops), bs):
-        x = crops[i:i + bs].to(dev).float() / 255
-        tot += model.loss(model(x, mask_ratio, g)).item() * len(x); n += len(x)
-    model.train(was)
+    with evaluating(model) as dev:
+        g = torch.Generator(device=dev).manual_seed(seed)
+        for i in range(0, len(crops), bs):
+            x = crops[i:i + bs].to(dev).float() / 255
+            tot += model.loss(model(x, mask_ratio, g)).item() * len(x); n += len(x)
     return tot / max(n, 1)
 
 # %% ../nbs/07_mae.ipynb #680e9055

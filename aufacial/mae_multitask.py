@@ -17,7 +17,7 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader as FaDataLoader
 from fastai.learner import Learner
 from fastai.optimizer import Adam
-from .core import Config, EXPRESSIONS, DISFA_AUS, check_int, check_float, seed_everything
+from .core import Config, EXPRESSIONS, DISFA_AUS, check_int, check_float, seed_everything, evaluating
 from .mae import MAEConfig, MaskedAutoencoderViT, pretrain_mae
 from .training import TrainConfig, make_learner
 from .clips import to_float01
@@ -244,13 +244,11 @@ def fit_multitask(learn: Learner, epochs: int, lr: float = 1e-3, layer_decay: fl
 def evaluate_multitask(model: nn.Module, data: dict, bs: int = 256, device=None) -> dict:
     """Challenge metrics of `model` on a split dict (x uint8 [M, 3, S, S], expr, au, va): expression macro-F1 (7 classes),
     AU F1 (mean over AUs, detection at au_threshold), VA CCC (mean of valence, arousal) and their sum (ABAW score)."""
-    was = model.training; model.eval()
-    device = device or next(model.parameters()).device
     E, A, V = [], [], []
-    for i in range(0, len(data['x']), bs):
-        e, a, v = predict_scores(model, data['x'][i:i + bs].to(device).float() / 255)
-        E.append(e.cpu()); A.append(a.cpu()); V.append(v.cpu())
-    model.train(was)
+    with evaluating(model, device) as dev:     # on `device` (default: where the model is), put back afterwards
+        for i in range(0, len(data['x']), bs):
+            e, a, v = predict_scores(model, data['x'][i:i + bs].to(dev).float() / 255)
+            E.append(e.cpu()); A.append(a.cpu()); V.append(v.cpu())
     E, A, V = torch.cat(E), torch.cat(A), torch.cat(V)
     cfg = model.cfg
     if cfg.au_mode == 'detection':

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from fastai.callback.core import Callback
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader as FaDataLoader
-from .core import Config, check_int, check_float, seed_everything
+from .core import Config, check_int, check_float, seed_everything, evaluating
 from .augment import AugmentConfig, GlobalAugment
 from .losses import temporal_margin_loss, cross_identity_recon_loss
 from .encoders import (EncoderConfig, SpatioTemporalEncoder, AUIdentitySplit, CrossIdentityDecoder, register_model,
@@ -282,13 +282,11 @@ def pretrain_person_independent(cfg: PersonIndependentConfig, videos_or_dls, out
 def show_cross_identity(model: PersonIndependentModel, ds: CrossIdentityClips, items=range(6), k: int = 0):
     "Columns = clips `items` of `ds`; rows: A at t_k, B (identity source), target B with A's AUs (generator), reconstruction G(a_A, u_B), A rendered clean, G(a_A, u_A)."
     import matplotlib.pyplot as plt
-    was = model.training; model.eval()
-    dev = next(model.parameters()).device
     batch = [ds[i] for i in items]
     clip, fb, idx, tg = (torch.stack([b[j] for b in batch]) for j in range(4))
-    f = lambda t: t.to(dev).float() / 255
-    _, rc, rs = model(f(clip), f(fb), idx.to(dev), augment=False)
-    model.train(was)
+    with evaluating(model) as dev:
+        f = lambda t: t.to(dev).float() / 255
+        _, rc, rs = model(f(clip), f(fb), idx.to(dev), augment=False)
     a_t = clip[torch.arange(len(batch)), idx[:, k]]
     rows = [('A at t', f(a_t)), ('B (identity)', f(fb)), ('target: B with\nA\'s AUs', f(tg[:, 0, k])), ('G(a_A, u_B)', rc[:, k]),
             ('A clean', f(tg[:, 1, k])), ('G(a_A, u_A)', rs[:, k])]

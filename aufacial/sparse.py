@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader as FaDataLoader
-from .core import Config, DataFormatError, check_int, check_float, seed_everything, DISFA_AUS
+from .core import Config, DataFormatError, check_int, check_float, seed_everything, DISFA_AUS, evaluating
 from .clips import sparse_label_mask
 from .encoders import (EncoderConfig, SpatioTemporalEncoder, MLPHead, register_model, save_checkpoint,
                                load_checkpoint, read_checkpoint)
@@ -391,8 +391,4 @@ def predict_videos(model: nn.Module, videos, clip_len: int | None = None, size: 
     from aufacial.temporal_contrastive import video_features
     c = getattr(model, 'cfg', None)
     clip_len = clip_len or c.clip_len; size = size or getattr(c, 'size', None)
-    home = next(model.parameters()).device
-    device = torch.device(device) if device is not None else home
-    was = model.training; model.eval().to(device)
-    try: return video_features(model, videos, clip_len, size, bs, device)
-    finally: model.train(was).to(home)
+    with evaluating(model, device) as dev: return video_features(model, videos, clip_len, size, bs, dev)
