@@ -334,14 +334,15 @@ CHECKPOINT_INTERVAL = 60.0
 
 def finetune_sparse(cfg: SparseRegressionConfig, train_videos, checkpoint=None, out_dir=None, train: TrainConfig | None = None,
                     bs: int = 8, valid_videos=None, overwrite: bool = False, device=None, quiet: bool = True,
-                    return_model: bool = False):
+                    return_model: bool = False, checkpoint_interval: float = CHECKPOINT_INTERVAL):
     """Train a `SparseAURegressor` on `train_videos` (see `video_targets`) where only `cfg.label_fraction` of each
     video's frames are labelled; the encoder starts from `checkpoint` (an encoder checkpoint path; its config replaces
     `cfg.encoder`) or from scratch. train: epochs/lr (default `TrainConfig(epochs=10, lr=1e-3, wd=1e-4)`; `cfg.steps`
     overrides the epoch count). Writes `out_dir/model.pth`, `last.pth`, `run.json`, `inputs.json` (the data's fingerprint
     and the starting encoder's SHA-256) and returns the model.pth path (or the trained model when `out_dir` is None or
     `return_model`). A finished run of the same config, schedule and inputs is returned without training; an unfinished
-    one resumes; a run in `out_dir` made from other videos or encoder weights is refused (`DataFormatError`)."""
+    one resumes; a run in `out_dir` made from other videos or encoder weights is refused (`DataFormatError`).
+    checkpoint_interval: at least this many seconds between two checkpoints of `last.pth` (the last epoch's is always written)."""
     if not isinstance(cfg, SparseRegressionConfig): raise ValueError(f'cfg must be a SparseRegressionConfig, got {type(cfg).__name__}')
     train_videos = list(train_videos); check_targets(train_videos, cfg.target, cfg.n_aus)
     if valid_videos is not None: check_targets(valid_videos, cfg.target, cfg.n_aus)
@@ -368,7 +369,7 @@ def finetune_sparse(cfg: SparseRegressionConfig, train_videos, checkpoint=None, 
     t0 = time.time()
     pw = occurrence_pos_weight(torch.cat(dls.train.dataset.targets)) if cfg.target == 'occurrence' and cfg.balance else None
     learn = make_learner(dls, model, sparse_loss(cfg, pw), train, model_cfg=cfg, out_dir=out_dir, overwrite=overwrite, device=device,
-                         inputs=inputs, checkpoint_interval=CHECKPOINT_INTERVAL)
+                         inputs=inputs, checkpoint_interval=checkpoint_interval)
     if quiet:
         with learn.no_bar(), learn.no_logging(): fit_learner(learn, train)
     else: fit_learner(learn, train)

@@ -5,8 +5,8 @@ against the model-only step, measured in one run; prints steps/s, clips/s, frame
 end to end : `finetune_sparse` as `13_evaluation` calls it -- SparseClips DataLoader of uint8 crops, fastai Learner
              (bf16 autocast and channels-last on CUDA), gradient clipping, per-epoch validation, run log and resumable
              checkpoints in `out_dir` -- timed from the Learner's creation to the end of fit (`fit_info['wall_s']`);
-             once with a checkpoint after every epoch (the behaviour before `CHECKPOINT_INTERVAL`) and once with
-             `aufacial.sparse.CHECKPOINT_INTERVAL`
+             once with a checkpoint after every epoch (`checkpoint_interval=0`, the behaviour before
+             `CHECKPOINT_INTERVAL`) and once with the default `aufacial.sparse.CHECKPOINT_INTERVAL`
 model only : one batch of the same DataLoader already on the device -> forward -> sparse loss on the labelled frames ->
              backward -> clip -> AdamW step
 
@@ -32,10 +32,11 @@ def videos(n: int, n_frames: int, size: int, seed: int = 0):
 
 
 def config(preset: str, steps: int):
+    "The regressor of `13_evaluation`'s GPU (`paper`) or CPU (`cpu`) experiment, or a tiny one, trained for `steps` steps."
     from aufacial.sparse import SparseRegressionConfig
-    from aufacial.encoders import EncoderConfig
-    if preset == 'paper': return SparseRegressionConfig.paper(steps=steps)
-    if preset == 'cpu': return SparseRegressionConfig.tiny(encoder=EncoderConfig.tiny(width=16), clip_len=8, size=64, steps=steps)
+    from aufacial.evaluation import EvalConfig
+    if preset == 'paper': return EvalConfig.gpu().sparse.replace(steps=steps)
+    if preset == 'cpu': return EvalConfig.cpu().sparse.replace(steps=steps)
     return SparseRegressionConfig.tiny(clip_len=8, size=32, steps=steps)
 
 
@@ -71,18 +72,17 @@ def main(argv=None):
 
     def end_to_end(interval: float) -> dict:
         saves.clear()
-        sp.CHECKPOINT_INTERVAL = interval
         with tempfile.TemporaryDirectory() as td:
-            m = sp.finetune_sparse(cfg, vids, out_dir=Path(td) / 'ft', train=train, bs=a.bs, device=dev, return_model=True)
+            m = sp.finetune_sparse(cfg, vids, out_dir=Path(td) / 'ft', train=train, bs=a.bs, device=dev, return_model=True,
+                                   checkpoint_interval=interval)
         info = m.fit_info
         n = len(info['losses'])
         return dict(checkpoint_interval_s=interval, steps=n, epochs=info['epochs'], checkpoints=len(saves),
                     seconds=round(info['wall_s'], 2), steps_per_s=round(n / info['wall_s'], 2))
 
-    default_interval = sp.CHECKPOINT_INTERVAL
     sp.finetune_sparse(cfg.replace(steps=1), vids, train=train, bs=a.bs, device=dev)          # warm-up: kernels, autotuning
     every_epoch = end_to_end(0.0)
-    interval = end_to_end(default_interval)
+    interval = end_to_end(sp.CHECKPOINT_INTERVAL)
 
     # model only: the same model, loss and a batch of the same DataLoader, already on the device
     torch.manual_seed(a.seed)
