@@ -21,7 +21,7 @@ from .core import Config, EXPRESSIONS, check_int, check_float, seed_everything, 
 from .augment import AugmentConfig, GlobalAugment, local_warp, apply_params, expand_params
 from .losses import byol_loss, contrawarping_loss, EMATargetCallback
 from .encoders import FrameEncoder, MLPHead, register_model
-from .training import TrainConfig, make_learner, fit_learner, data_inputs
+from .training import TrainConfig, make_learner, fit_learner, data_inputs, CHECKPOINT_INTERVAL
 from .metrics import accuracy, macro_f1, retrieval_map, precision_at_k
 
 # %% auto #0
@@ -241,17 +241,18 @@ def _check_size(x, cfg, name):
 
 def contrawarping_learner(cfg: ContraWarpingConfig, x_train: torch.Tensor, x_valid: torch.Tensor | None = None,
                           net: ContraWarpingNet | None = None, augment: GlobalAugment | None = None, device=None,
-                          out_dir=None, cbs=(), **kw) -> Learner:
+                          out_dir=None, cbs=(), checkpoint_interval: float = CHECKPOINT_INTERVAL, **kw) -> Learner:
     """A fastai `Learner` (via `aufacial.training.make_learner`) that pretrains `ContraWarpingNet(cfg)` on unlabelled faces
     x_train uint8 [N, 3, S, S] (S = cfg.size), with the views callback, the EMA target callback and a loss-term recorder;
-    Adam on the online parameters only. `out_dir`: resumable checkpoints and run log; `kw` go to `make_learner`."""
+    Adam on the online parameters only. `out_dir`: resumable checkpoints (at most one per `checkpoint_interval` seconds,
+    and after the last epoch) and run log; `kw` go to `make_learner`."""
     _check_size(x_train, cfg, 'x_train'); _check_size(x_valid, cfg, 'x_valid')
     dls = image_dls(x_train, x_valid, bs=cfg.bs, device=device)
     net = net if net is not None else ContraWarpingNet(cfg)
     cbs = [ContraWarpingViews(cfg, augment), EMATargetCallback(base_momentum=cfg.base_momentum), LossTerms(), *cbs]
     inputs = data_inputs([x_train], None if x_valid is None else [x_valid])
     return make_learner(dls, net, ContraWarpingLoss(cfg), cfg.train_config(), model_cfg=cfg, out_dir=out_dir, cbs=cbs, inputs=inputs,
-                        device=dls.device, **kw)
+                        device=dls.device, checkpoint_interval=checkpoint_interval, **kw)
 
 def _fit(learn, quiet):
     if not quiet: return fit_learner(learn)

@@ -19,7 +19,7 @@ from .core import Config, check_int, check_float, seed_everything, evaluating
 from .augment import random_patch_mask
 from .clips import to_float01
 from .losses import mae_loss, patchify, unpatchify
-from .training import TrainConfig, make_learner, fit_learner, data_inputs
+from .training import TrainConfig, make_learner, fit_learner, data_inputs, CHECKPOINT_INTERVAL
 from .encoders import register_model, save_checkpoint, load_checkpoint
 
 # %% auto #0
@@ -272,9 +272,11 @@ def mae_dls(crops: torch.Tensor, valid_crops: torch.Tensor | None = None, bs: in
     return dls
 
 def pretrain_mae(crops: torch.Tensor, cfg: MAEConfig, epochs: int, lr: float = 1.5e-3, bs: int = 64, seed: int = 0,
-                 valid_crops: torch.Tensor | None = None, wd: float = 0.05, device=None, out_dir=None, **kw) -> Learner:
+                 valid_crops: torch.Tensor | None = None, wd: float = 0.05, device=None, out_dir=None,
+                 checkpoint_interval: float = CHECKPOINT_INTERVAL, **kw) -> Learner:
     """Pretrain a fresh `MaskedAutoencoderViT(cfg)` on crops uint8 [M, 3, S, S] -> the fitted fastai Learner (`learn.model`).
-    Built with `aufacial.training.make_learner` (bf16 on CUDA; checkpoints + run log when `out_dir`): AdamW
+    Built with `aufacial.training.make_learner` (bf16 on CUDA; checkpoints + run log when `out_dir`, a checkpoint at most
+    once per `checkpoint_interval` seconds and after the last epoch): AdamW
     (β = 0.9, 0.95, decoupled weight decay `wd`, none on biases and norms), one-cycle schedule, loss = `model.loss`."""
     check_int('epochs', epochs, 1); check_float('lr', lr, 0)
     seed_everything(seed)
@@ -282,7 +284,8 @@ def pretrain_mae(crops: torch.Tensor, cfg: MAEConfig, epochs: int, lr: float = 1
     tcfg = TrainConfig(epochs=epochs, lr=lr, wd=wd, schedule='one_cycle', pct_start=0.1, grad_clip=0.0, seed=seed)
     learn = make_learner(mae_dls(crops, valid_crops, bs=bs, seed=seed), model, model.loss, tcfg, model_cfg=cfg,
                          opt_func=partial(Adam, mom=0.9, sqr_mom=0.95, eps=1e-8), device=device, out_dir=out_dir,
-                         inputs=data_inputs([crops], None if valid_crops is None else [valid_crops]), **kw)
+                         inputs=data_inputs([crops], None if valid_crops is None else [valid_crops]),
+                         checkpoint_interval=checkpoint_interval, **kw)
     with learn.no_bar(), learn.no_logging(): fit_learner(learn)
     return learn
 

@@ -23,7 +23,7 @@ from .encoders import (EncoderConfig, SpatioTemporalEncoder, AUIdentitySplit, Cr
                                save_checkpoint, load_checkpoint)
 from .training import TrainConfig, make_learner, fit_learner
 from .temporal_contrastive import _sub_config, _frames_of, _finished, _run_inputs
-from .training import check_run_inputs
+from .training import check_run_inputs, CHECKPOINT_INTERVAL
 from .clips import to_float01
 
 # %% auto #0
@@ -247,7 +247,7 @@ class LossPartsCallback(Callback):
 
 def pretrain_person_independent(cfg: PersonIndependentConfig, videos_or_dls, out_dir, train: TrainConfig | None = None,
                                 bs: int = 16, seed: int = 0, valid_videos=None, overwrite: bool = False, device=None,
-                                quiet: bool = True) -> Path:
+                                quiet: bool = True, checkpoint_interval: float = CHECKPOINT_INTERVAL) -> Path:
     """Margin temporal contrast + cross-identity reconstruction -> path of the encoder checkpoint (`out_dir/encoder.pth`).
     videos_or_dls: synthetic videos (`aufacial.synthetic.SynthVideo`, for the exact targets) or DataLoaders from
     `cross_identity_dls`; train: default `TrainConfig(epochs=10, lr=1e-3, wd=1e-4)`. Resumes an unfinished run in
@@ -266,7 +266,8 @@ def pretrain_person_independent(cfg: PersonIndependentConfig, videos_or_dls, out
     model = PersonIndependentModel(cfg)
     parts = LossPartsCallback()
     t0 = time.time()
-    learn = make_learner(dls, model, model.loss, train, model_cfg=cfg, out_dir=out_dir, overwrite=overwrite, device=device, cbs=[parts], inputs=inputs)
+    learn = make_learner(dls, model, model.loss, train, model_cfg=cfg, out_dir=out_dir, overwrite=overwrite, device=device, cbs=[parts], inputs=inputs,
+                         checkpoint_interval=checkpoint_interval)
     if quiet:
         with learn.no_bar(), learn.no_logging(): fit_learner(learn)
     else: fit_learner(learn)

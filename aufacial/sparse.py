@@ -20,16 +20,16 @@ from .core import Config, DataFormatError, check_int, check_float, seed_everythi
 from .clips import sparse_label_mask
 from .encoders import (EncoderConfig, SpatioTemporalEncoder, MLPHead, register_model, save_checkpoint,
                                load_checkpoint, read_checkpoint)
-from .training import TrainConfig, make_learner, fit_learner, data_inputs, check_run_inputs
+from .training import TrainConfig, make_learner, fit_learner, data_inputs, check_run_inputs, CHECKPOINT_INTERVAL
 from .temporal_contrastive import _sub_config, _frames_of
 from .clips import to_float01
 from .losses import masked_bce
 
 # %% auto #0
-__all__ = ['FREEZE_MODES', 'TARGETS', 'CHECKPOINT_INTERVAL', 'SparseRegressionConfig', 'sparse_mse_naive', 'sparse_mse',
-           'occurrence_pos_weight', 'sparse_loss', 'LabelledVideo', 'video_targets', 'occurrence_labels',
-           'check_targets', 'video_subject', 'video_key', 'labelled_frames', 'SparseClips', 'SparseAURegressor',
-           'sparse_clip_dls', 'finetune_sparse', 'predict_videos']
+__all__ = ['FREEZE_MODES', 'TARGETS', 'SparseRegressionConfig', 'sparse_mse_naive', 'sparse_mse', 'occurrence_pos_weight',
+           'sparse_loss', 'LabelledVideo', 'video_targets', 'occurrence_labels', 'check_targets', 'video_subject',
+           'video_key', 'labelled_frames', 'SparseClips', 'SparseAURegressor', 'sparse_clip_dls', 'finetune_sparse',
+           'predict_videos']
 
 # %% ../nbs/12_sparse_regression.ipynb #c8f6c45d
 FREEZE_MODES = ('frozen', 'partial', 'full')
@@ -327,11 +327,7 @@ def _same_run(out_dir: Path, cfg: Config, train: TrainConfig, epochs: int):
             and ex.get('train_config') == train.to_dict() and ex.get('epochs') == epochs)
     return p if same else None
 
-# A 2%-label epoch is a handful of steps, and at the paper's size a checkpoint (weights + optimizer) is ~0.3 GB: written
-# after every epoch it can take longer than the steps themselves, so fine-tuning checkpoints at most once a minute
-# (and always at the end).
-CHECKPOINT_INTERVAL = 60.0
-
+# A 2%-label epoch is a handful of steps: fine-tuning checkpoints at most once per `aufacial.training.CHECKPOINT_INTERVAL`.
 def finetune_sparse(cfg: SparseRegressionConfig, train_videos, checkpoint=None, out_dir=None, train: TrainConfig | None = None,
                     bs: int = 8, valid_videos=None, overwrite: bool = False, device=None, quiet: bool = True,
                     return_model: bool = False, checkpoint_interval: float = CHECKPOINT_INTERVAL):

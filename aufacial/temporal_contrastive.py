@@ -21,7 +21,7 @@ from .clips import to_float01
 from .losses import temporal_contrastive_loss
 from .encoders import (EncoderConfig, SpatioTemporalEncoder, MLPHead, register_model, save_checkpoint,
                                load_checkpoint, read_checkpoint)
-from .training import TrainConfig, make_learner, fit_learner, data_inputs, check_run_inputs
+from .training import TrainConfig, make_learner, fit_learner, data_inputs, check_run_inputs, CHECKPOINT_INTERVAL
 from .metrics import icc31, linear_probe_regress, linear_probe_accuracy
 
 # %% auto #0
@@ -256,12 +256,13 @@ def _finished(out_dir: Path, cfg: Config, train: TrainConfig):
 
 def pretrain_temporal_contrastive(cfg: TemporalContrastiveConfig, videos_or_dls, out_dir, train: TrainConfig | None = None,
                                   bs: int = 16, seed: int = 0, valid_videos=None, overwrite: bool = False, device=None,
-                                  quiet: bool = True) -> Path:
+                                  quiet: bool = True, checkpoint_interval: float = CHECKPOINT_INTERVAL) -> Path:
     """Stage 1: temporal contrastive pretraining -> path of the encoder checkpoint (`out_dir/encoder.pth`).
     videos_or_dls: list of videos (uint8 [N, 3, H, W] or objects with `.frames`) or fastai DataLoaders with batches
     (x [B, cfg.window, 3, S, S], ...); train: epochs/lr/schedule (default `TrainConfig(epochs=10, lr=1e-3, wd=1e-4)`).
-    An unfinished run in `out_dir` resumes from `out_dir/last.pth`; a finished run of the same config returns its
-    checkpoint without training. Load the result with `aufacial.encoders.load_checkpoint`."""
+    An unfinished run in `out_dir` resumes from `out_dir/last.pth` (written at most once per `checkpoint_interval` seconds,
+    and after the last epoch); a finished run of the same config returns its checkpoint without training. Load the
+    result with `aufacial.encoders.load_checkpoint`."""
     if not isinstance(cfg, TemporalContrastiveConfig): raise ValueError(f'cfg must be a TemporalContrastiveConfig, got {type(cfg).__name__}')
     train = train or TrainConfig(epochs=10, lr=1e-3, wd=1e-4, seed=seed)
     seed_everything(train.seed)
@@ -273,7 +274,8 @@ def pretrain_temporal_contrastive(cfg: TemporalContrastiveConfig, videos_or_dls,
     if done is not None: return done
     model = TemporalContrastiveModel(cfg)
     t0 = time.time()
-    learn = make_learner(dls, model, model.loss, train, model_cfg=cfg, out_dir=out_dir, overwrite=overwrite, device=device, inputs=inputs)
+    learn = make_learner(dls, model, model.loss, train, model_cfg=cfg, out_dir=out_dir, overwrite=overwrite, device=device, inputs=inputs,
+                         checkpoint_interval=checkpoint_interval)
     if quiet:
         with learn.no_bar(), learn.no_logging(): fit_learner(learn)
     else: fit_learner(learn)

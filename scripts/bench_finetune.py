@@ -6,7 +6,7 @@ end to end : `finetune_sparse` as `13_evaluation` calls it -- SparseClips DataLo
              (bf16 autocast and channels-last on CUDA), gradient clipping, per-epoch validation, run log and resumable
              checkpoints in `out_dir` -- timed from the Learner's creation to the end of fit (`fit_info['wall_s']`);
              once with a checkpoint after every epoch (`checkpoint_interval=0`, the behaviour before
-             `CHECKPOINT_INTERVAL`) and once with the default `aufacial.sparse.CHECKPOINT_INTERVAL`
+             `CHECKPOINT_INTERVAL`) and once with the default `aufacial.training.CHECKPOINT_INTERVAL`
 model only : one batch of the same DataLoader already on the device -> forward -> sparse loss on the labelled frames ->
              backward -> clip -> AdamW step
 
@@ -82,7 +82,7 @@ def main(argv=None):
 
     sp.finetune_sparse(cfg.replace(steps=1), vids, train=train, bs=a.bs, device=dev)          # warm-up: kernels, autotuning
     every_epoch = end_to_end(0.0)
-    interval = end_to_end(sp.CHECKPOINT_INTERVAL)
+    interval = end_to_end(tr.CHECKPOINT_INTERVAL)
 
     # model only: the same model, loss and a batch of the same DataLoader, already on the device
     torch.manual_seed(a.seed)

@@ -1,5 +1,5 @@
 """The fine-tuning benchmark script on a tiny model: it runs, its numbers are consistent, and it shows what
-`aufacial.sparse.CHECKPOINT_INTERVAL` changes (one checkpoint per epoch before, one per run within the interval)."""
+`aufacial.training.CHECKPOINT_INTERVAL` changes (one checkpoint per epoch before, one per run within the interval)."""
 import json, os, subprocess, sys
 from conftest import ROOT
 
