@@ -60,6 +60,7 @@ bench: install
 ifeq ($(GPU),1)
 	$(BIN)/python scripts/bench_methods.py --method temporal_contrastive --preset paper --device cuda --bf16 --channels-last --batch-size 64 --steps 20 --rounds 2 --workers 8
 	$(BIN)/python scripts/bench_methods.py --method person_independent --preset paper --device cuda --bf16 --channels-last --batch-size 64 --steps 20 --rounds 2 --workers 8
+	$(BIN)/python scripts/bench_methods.py --method temporal_contrastive --preset paper --device cuda --bf16 --channels-last --batch-size 64 --steps 20 --rounds 3 --compare-compile
 	$(BIN)/python scripts/bench_mae.py --preset vit_base --device cuda --bf16 --batch-size 256 --steps 40 --rounds 4 --workers 8
 	$(BIN)/python scripts/bench_finetune.py --preset paper --device cuda --bs 32 --steps 300
 	$(BIN)/python scripts/bench_pretrain.py --device cuda
@@ -67,6 +68,7 @@ ifeq ($(GPU),1)
 else
 	$(BIN)/python scripts/bench_methods.py --method temporal_contrastive --preset cpu_small --device cpu --batch-size 16 --steps 8
 	$(BIN)/python scripts/bench_methods.py --method person_independent --preset cpu_small --device cpu --batch-size 16 --steps 8
+	$(BIN)/python scripts/bench_methods.py --method temporal_contrastive --preset cpu_small --device cpu --batch-size 16 --steps 10 --rounds 5 --compare-compile
 	$(BIN)/python scripts/bench_mae.py --preset tiny --device cpu --batch-size 32 --steps 20 --workers 1 --threads 1
 	$(BIN)/python scripts/bench_finetune.py --preset cpu --device cpu --bs 8 --steps 48 --n-videos 3 --n-frames 200
 	$(BIN)/python scripts/bench_pretrain.py --tiny --device cpu

@@ -188,6 +188,10 @@ class PersonIndependentModel(nn.Module):
         "f: [..., dim] -> (AU code [..., au_dim], identity code [..., id_dim])."
         return self.split(f)
 
+    def compile_modules(self):
+        "What `TrainConfig(compile=True)` compiles (`aufacial.training.compile_model`): encoder, code split and decoder; the augmentation stays eager."
+        return [self.encoder, self.split, self.decoder]
+
     def au_code(self, x):
         "x: [B, T, 3, S, S] -> AU codes [B, T, au_dim] (the person-independent representation)."
         return self.forward_head(self.forward_features(x))[0]

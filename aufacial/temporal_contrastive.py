@@ -200,6 +200,10 @@ class TemporalContrastiveModel(nn.Module):
         "f: [B, T, D] -> projections [B, T, P]."
         return self.projector(f)
 
+    def compile_modules(self):
+        "What `TrainConfig(compile=True)` compiles (`aufacial.training.compile_model`): encoder and projector; the random view offsets and augmentation stay eager."
+        return [self.encoder, self.projector]
+
     def draw(self, generator=None):
         "Offsets (s1, s2) of the two views inside a window (uniform in 0..max_shift)."
         if self.cfg.max_shift == 0: return 0, 0

@@ -34,8 +34,8 @@ from .encoders import (EncoderConfig, SpatioTemporalEncoder, save_checkpoint, re
 # %% auto #0
 __all__ = ['SCHEDULES', 'CHECKPOINT_INTERVAL', 'TrainConfig', 'distributed_info', 'is_main_process', 'setup_distributed',
            'teardown_distributed', 'RankDL', 'DDPCallback', 'rng_state', 'set_rng_state', 'CheckpointCallback',
-           'RunLogCallback', 'data_fingerprint', 'data_inputs', 'record_run_inputs', 'check_run_inputs', 'make_learner',
-           'fit_learner', 'masked_mse_loss', 'smoke_dls', 'smoke_run', 'main']
+           'RunLogCallback', 'data_fingerprint', 'data_inputs', 'record_run_inputs', 'check_run_inputs',
+           'compile_model', 'make_learner', 'fit_learner', 'masked_mse_loss', 'smoke_dls', 'smoke_run', 'main']
 
 # %% ../nbs/06a_training.ipynb #c1d45c7f
 SCHEDULES = ('one_cycle', 'flat_cos', 'constant')
@@ -328,6 +328,15 @@ def _short(v, n: int = 80) -> str:
     s = json.dumps(v)
     return s if len(s) <= n else s[:n - 3] + '...'
 
+# %% ../nbs/06a_training.ipynb #a3c5e119
+def compile_model(model: nn.Module) -> nn.Module:
+    "`torch.compile` in place the submodules `model.compile_modules()` names (default: the whole model); returns `model`."
+    mods = model.compile_modules() if hasattr(model, 'compile_modules') else [model]
+    for m in mods:
+        if not isinstance(m, nn.Module): raise ValueError(f'{type(model).__name__}.compile_modules() must return modules, got {type(m).__name__}')
+        m.compile()
+    return model
+
 # %% ../nbs/06a_training.ipynb #0c9ba45a
 # Long runs at the paper's size have short epochs (seconds on a GPU) and large checkpoints (weights + optimizer state,
 # ~0.3 GB for a ResNet-18 + transformer, ~1 GB for a ViT-B): written after every epoch they can cost as much as the
@@ -352,7 +361,7 @@ def make_learner(dls, model: nn.Module, loss_func, cfg: TrainConfig | None = Non
     model = model.to(device)
     cuda = device.type == 'cuda'
     if cuda and cfg.channels_last: model = model.to(memory_format=torch.channels_last)
-    if cfg.compile: model.compile()
+    if cfg.compile: compile_model(model)
     dls.to(device)
     all_cbs = L(cbs)
     if cuda and cfg.bf16: all_cbs.append(MixedPrecision(amp_mode='bf16'))

@@ -8,6 +8,8 @@ step (the same batch already on the device), measured in one run; prints clips/s
     # GPU, full size, bf16 autocast + channels-last (+ --compile)
     python scripts/bench_methods.py --method temporal_contrastive --preset paper --device cuda --bf16 --channels-last \
         --batch-size 64 --steps 40 --workers 8
+    # does torch.compile help? the model-only step eager against compiled, alternating rounds in one run
+    python scripts/bench_methods.py --method temporal_contrastive --compare-compile
 
 The cache is a set of memory-mapped .npy arrays shaped like a real clip cache (uint8 windows [M, T, 3, S, S]; for the
 person-independent method also partner frames, reconstruction indices and uint8 targets). Their content is random
@@ -18,7 +20,7 @@ The two loops alternate for `--rounds` rounds and each keeps its best (shortest)
 first, or during a burst of load from another process, is not what the ratio compares.
 """
 from __future__ import annotations
-import argparse, json, os, resource, sys, tempfile, time
+import argparse, copy, json, os, resource, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -46,9 +48,8 @@ def build(method: str, preset: str):
     return cfg, M(cfg)
 
 
-def make_cache(d: Path, method: str, cfg, n: int, seed: int = 0) -> list[Path]:
-    "Random uint8 arrays shaped like the method's batches, saved as .npy under `d` (atomically)."
-    from aufacial.core import atomic_write
+def random_arrays(method: str, cfg, n: int, seed: int = 0) -> dict:
+    "Random arrays shaped like `n` items of the method's batches (uint8 images, int64 indices), by name."
     g = np.random.default_rng(seed)
     S = cfg.size
     if method == 'temporal_contrastive':
@@ -59,8 +60,14 @@ def make_cache(d: Path, method: str, cfg, n: int, seed: int = 0) -> list[Path]:
                   'partner': g.integers(0, 256, (n, 3, S, S), dtype=np.uint8),
                   'idx': np.stack([np.sort(g.choice(T, K, replace=False)) for _ in range(n)]).astype(np.int64),
                   'targets': g.integers(0, 256, (n, 2, K, 3, S, S), dtype=np.uint8)}
+    return arrays
+
+
+def make_cache(d: Path, method: str, cfg, n: int, seed: int = 0) -> list[Path]:
+    "`random_arrays`, saved as .npy under `d` (atomically)."
+    from aufacial.core import atomic_write
     paths = []
-    for name, a in arrays.items():
+    for name, a in random_arrays(method, cfg, n, seed).items():
         p = d / f'{name}.npy'
         with atomic_write(p) as f: np.save(f, a)
         paths.append(p)
@@ -89,6 +96,8 @@ def main(argv=None):
     ap.add_argument('--bf16', action='store_true', help='autocast to bfloat16 (CUDA)')
     ap.add_argument('--channels-last', action='store_true', help='channels-last model weights (CUDA)')
     ap.add_argument('--compile', action='store_true', help='torch.compile the model')
+    ap.add_argument('--compare-compile', action='store_true',
+                    help='instead: time the model-only step eager and torch.compile-d (same weights, alternating rounds)')
     ap.add_argument('--batch-size', type=int, default=16, help='clips per step')
     ap.add_argument('--steps', type=int, default=10, help='timed steps per loop')
     ap.add_argument('--warmup', type=int, default=2, help='untimed steps before each loop')
@@ -105,19 +114,26 @@ def main(argv=None):
     cfg, model = build(a.method, a.preset)
     model = model.to(dev)
     if cuda and a.channels_last: model = model.to(memory_format=torch.channels_last)
-    if a.compile: model.compile()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-4)
+    from aufacial.training import compile_model
+    twin = compile_model(copy.deepcopy(model)) if a.compare_compile else None    # same weights, compiled parts
+    if a.compile and not a.compare_compile: compile_model(model)
     amp = torch.autocast('cuda', dtype=torch.bfloat16, enabled=cuda and a.bf16)
     frames_per_clip = cfg.window if a.method == 'temporal_contrastive' else cfg.clip_len
 
-    def step(xb, yb):
-        with amp: out = model(*xb)
-        loss = model.loss(out, *yb)
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-        return loss
+    def make_step(m):
+        opt = torch.optim.AdamW(m.parameters(), lr=1e-4, weight_decay=1e-4)
+        def step(xb, yb):
+            with amp: out = m(*xb)
+            loss = m.loss(out, *yb)
+            opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+            return loss
+        return step
+    step = make_step(model)
 
     def sync():
         if cuda: torch.cuda.synchronize()
+
+    if a.compare_compile: return compare_compile(a, cfg, step, make_step(twin), sync, dev, frames_per_clip)
 
     with tempfile.TemporaryDirectory() as td:
         paths = make_cache(Path(td), a.method, cfg, a.n_cache, a.seed)
@@ -161,6 +177,39 @@ def main(argv=None):
                                peak_mem_mib=round(peak_e2e, 1) if peak_e2e else None),
                peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                ratio_end_to_end_over_model=round(t_model / t_e2e, 3))
+    print(json.dumps(res, indent=2))
+    return res
+
+
+def compare_compile(a, cfg, eager_step, compiled_step, sync, dev, frames_per_clip) -> dict:
+    """The model-only step of the eager model and of a copy compiled by `aufacial.training.compile_model` (what
+    `TrainConfig(compile=True)` does), each with its own optimizer, on one batch already on the device, in alternating
+    rounds; each keeps its best round. The compiled copy's first steps (compilation) are timed apart."""
+    cuda = dev.type == 'cuda'
+    xb, yb = split(a.method, to_device([torch.from_numpy(v) for v in random_arrays(a.method, cfg, a.batch_size, a.seed).values()], dev))
+
+    def timed(step):
+        sync(); t0 = time.perf_counter()
+        for _ in range(a.steps): loss = step(xb, yb)
+        sync()
+        return time.perf_counter() - t0, loss
+
+    for _ in range(a.warmup): eager_step(xb, yb)
+    sync(); t0 = time.perf_counter()
+    for _ in range(max(a.warmup, 2)): compiled_step(xb, yb)      # compiles forward and backward on the first call
+    sync(); compile_s = time.perf_counter() - t0
+    eager, comp = [], []
+    for _ in range(max(1, a.rounds)):
+        eager.append(timed(eager_step)); comp.append(timed(compiled_step))
+    t_eager, t_comp = min(r[0] for r in eager), min(r[0] for r in comp)
+    n = a.batch_size * a.steps
+    res = dict(method=a.method, preset=a.preset, device=str(dev), gpu=torch.cuda.get_device_name(0) if cuda else None,
+               bf16=bool(cuda and a.bf16), batch_size=a.batch_size, frames_per_clip=frames_per_clip, size=cfg.size,
+               steps=a.steps, rounds=len(eager), threads=torch.get_num_threads(), torch=torch.__version__,
+               compile_and_first_steps_s=round(compile_s, 1),
+               round_seconds=dict(eager=[round(r[0], 3) for r in eager], compiled=[round(r[0], 3) for r in comp]),
+               eager=dict(clips_per_s=round(n / t_eager, 2)), compiled=dict(clips_per_s=round(n / t_comp, 2)),
+               ratio_compiled_over_eager=round(t_eager / t_comp, 3))
     print(json.dumps(res, indent=2))
     return res
 
