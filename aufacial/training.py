@@ -185,14 +185,15 @@ def _opt_to(sd, params):
 
 class CheckpointCallback(Callback):
     """Atomic resumable checkpoint at `path` every `every` epochs: weights, configs, optimizer, epoch, RNG states; `fit` resumes from it.
-    min_interval: seconds that must pass between two checkpoints (the last epoch's is always written), for schedules of many short epochs."""
+    min_interval: seconds that must pass between two checkpoints (the last epoch's is always written), for schedules of many short epochs.
+    `saved_epochs`: the epochs (counted from 1) this fit wrote a checkpoint after."""
     order = 0
     def __init__(self, path, model_cfg: Config, train_cfg: TrainConfig | None = None, every: int = 1, resume: bool = True,
                  min_interval: float = 0.0):
         store_attr(); self.path = Path(path); self.start_epoch = 0; self.history = []
 
     def before_fit(self):
-        self.start_epoch, self.skip, self.last_save = 0, None, time.time()
+        self.start_epoch, self.skip, self.last_save, self.saved_epochs = 0, None, time.time(), []
         if self.resume and self.path.exists():
             ck = read_checkpoint(self.path)
             saved, want = ck['config'], self.model_cfg.to_dict()
@@ -224,7 +225,7 @@ class CheckpointCallback(Callback):
         extra = dict(rng=rng_state(self.learn.dls), history=self.history)
         if self.train_cfg is not None: extra['train_config'] = self.train_cfg.to_dict()
         save_checkpoint(self.path, self.learn.model, self.model_cfg, opt=self.learn.opt, epoch=epoch, **extra)
-        self.last_save = time.time()
+        self.last_save = time.time(); self.saved_epochs.append(epoch)
 
     def after_fit(self):
         if self.skip is not None: self.learn.remove_cb(self.skip); self.skip = None
@@ -257,9 +258,10 @@ class RunLogCallback(Callback):
     def write(self, finished: bool):
         "Rewrite the JSON file."
         if not is_main_process(): return
+        ck = next((c for c in self.learn.cbs if isinstance(c, CheckpointCallback)), None)
         d = dict(configs={k: {'class': type(c).__name__, **c.to_dict()} for k, c in self.configs.items()},
                  env=env_info(), world_size=distributed_info()[1], history=self.history, finished=finished,
-                 wall_s=round(time.time() - self.t0, 2))
+                 checkpoint_epochs=list(ck.saved_epochs) if ck is not None else [], wall_s=round(time.time() - self.t0, 2))
         with atomic_write(self.path, 'w') as f: json.dump(to_plain(d), f, indent=2, default=str)
 
 # %% ../nbs/06a_training.ipynb #d8554b79
