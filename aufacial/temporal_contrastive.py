@@ -20,7 +20,7 @@ from .augment import AugmentConfig, GlobalAugment
 from .clips import to_float01
 from .losses import temporal_contrastive_loss
 from .encoders import (EncoderConfig, SpatioTemporalEncoder, MLPHead, register_model, save_checkpoint,
-                               load_checkpoint, read_checkpoint)
+                               load_checkpoint, read_checkpoint, config_diff)
 from .training import TrainConfig, make_learner, fit_learner, data_inputs, check_run_inputs, CHECKPOINT_INTERVAL
 from .metrics import icc31, linear_probe_regress, linear_probe_accuracy
 
@@ -255,8 +255,7 @@ def _finished(out_dir: Path, cfg: Config, train: TrainConfig):
     enc, last = out_dir / 'encoder.pth', out_dir / 'last.pth'
     if not (enc.exists() and last.exists()): return None
     ck = read_checkpoint(last)
-    same = ck['config_class'] == type(cfg).__name__ and ck['config'] == cfg.to_dict()
-    return enc if same and (ck['epoch'] or 0) >= train.epochs else None
+    return enc if not config_diff(ck, cfg) and (ck['epoch'] or 0) >= train.epochs else None
 
 def pretrain_temporal_contrastive(cfg: TemporalContrastiveConfig, videos_or_dls, out_dir, train: TrainConfig | None = None,
                                   bs: int = 16, seed: int = 0, valid_videos=None, overwrite: bool = False, device=None,

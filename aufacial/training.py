@@ -29,7 +29,7 @@ from fastai.torch_core import to_detach
 from fastai.optimizer import Adam
 from .core import (Config, DataFormatError, atomic_write, prepare_out_dir, check_int, check_float, seed_everything,
                            default_device, env_info)
-from .encoders import (EncoderConfig, SpatioTemporalEncoder, save_checkpoint, read_checkpoint, to_plain, weights_digest)
+from .encoders import (EncoderConfig, SpatioTemporalEncoder, save_checkpoint, read_checkpoint, config_diff, to_plain, weights_digest)
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'CHECKPOINT_INTERVAL', 'TrainConfig', 'distributed_info', 'is_main_process', 'setup_distributed',
@@ -196,9 +196,8 @@ class CheckpointCallback(Callback):
         self.start_epoch, self.skip, self.last_save, self.saved_epochs = 0, None, time.time(), []
         if self.resume and self.path.exists():
             ck = read_checkpoint(self.path)
-            saved, want = ck['config'], self.model_cfg.to_dict()
-            diff = sorted(k for k in set(saved) | set(want) if saved.get(k) != want.get(k))
-            if ck['config_class'] != type(self.model_cfg).__name__ or diff:
+            diff = config_diff(ck, self.model_cfg)
+            if diff:
                 raise DataFormatError(self.path, f'checkpoint was written for another model config ({ck["config_class"]}; '
                                       f'differing fields {diff}); use a new output directory or resume=False')
             model = getattr(self.learn.model, '_orig_mod', self.learn.model)
