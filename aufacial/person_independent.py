@@ -27,10 +27,12 @@ from .training import check_run_inputs, CHECKPOINT_INTERVAL
 from .clips import to_float01
 
 # %% auto #0
-__all__ = ['PersonIndependentConfig', 'CrossIdentityClips', 'cross_identity_dls', 'PersonIndependentModel', 'LossPartsCallback',
-           'pretrain_person_independent', 'show_cross_identity', 'load_au_split']
+__all__ = ['RECON_TARGETS', 'PersonIndependentConfig', 'CrossIdentityClips', 'cross_identity_dls', 'PersonIndependentModel',
+           'LossPartsCallback', 'pretrain_person_independent', 'show_cross_identity', 'load_au_split']
 
 # %% ../nbs/09_person_independent.ipynb #0e8a299d
+RECON_TARGETS = ('face', 'expression')
+
 @dataclass
 class PersonIndependentConfig(Config):
     "Margin temporal contrast + cross-identity reconstruction: `encoder`, AU/identity split sizes, decoder width, loss weights, clip length, crop size."
@@ -43,6 +45,7 @@ class PersonIndependentConfig(Config):
     margin: float = 0.1          # margin m of the temporal ranking loss
     max_offset: int = 4          # largest offset d2 compared inside a clip
     recon_kind: str = 'l1'       # 'l1' | 'l2' pixel loss
+    recon_target: str = 'face'   # 'face': the whole target face | 'expression': its change from the same face at rest (CrossIdentityClips)
     w_margin: float = 1.0
     w_cross: float = 1.0
     w_self: float = 1.0
@@ -64,6 +67,7 @@ class PersonIndependentConfig(Config):
             raise ValueError(f'au_dim + id_dim ({self.au_dim + self.id_dim}) exceeds encoder.dim ({self.encoder.dim}) in slice mode')
         check_float('margin', self.margin, lo=0); check_int('max_offset', self.max_offset, lo=2)
         if self.recon_kind not in ('l1', 'l2'): raise ValueError(f"recon_kind must be 'l1' or 'l2', got {self.recon_kind!r}")
+        if self.recon_target not in RECON_TARGETS: raise ValueError(f'recon_target must be one of {RECON_TARGETS}, got {self.recon_target!r}')
         for n in ('w_margin', 'w_cross', 'w_self'): check_float(n, getattr(self, n), lo=0)
         check_int('clip_len', self.clip_len, lo=3); check_int('size', self.size, lo=16)
         check_int('recon_frames', self.recon_frames, 1, self.clip_len)
@@ -85,6 +89,14 @@ class PersonIndependentConfig(Config):
         return cls.tiny(**{**dict(encoder=EncoderConfig.tiny(width=16, temporal='none'), size=64, align=True, clip_stride=4), **kw})
 
     @classmethod
+    def cpu_expression(cls, **kw):
+        """`cpu()` with the recipe that makes the AU code learn AU intensity at this size (measured below): the decoder draws
+        the *change* of expression (`recon_target='expression'`) under an L2 loss weighted 300x, the margin term at 0.1, and
+        no augmentation of A's clip."""
+        off = AugmentConfig(crop_p=0, affine_p=0, flip_p=0, jitter_p=0, gray_p=0, blur_p=0, noise_p=0)
+        return cls.cpu(**{**dict(recon_target='expression', recon_kind='l2', w_cross=300.0, w_self=300.0, w_margin=0.1, augment=off), **kw})
+
+    @classmethod
     def cpu_small(cls, **kw):
         "The 32 px benchmark preset: 5-frame clips, ResNet-18 at width 8, code width 64 split 32 + 32, decoder base 8."
         enc = EncoderConfig(width=8, temporal='none', dim=64, proj_dim=32, dropout=0.0)
@@ -103,11 +115,15 @@ class CrossIdentityClips(torch.utils.data.Dataset):
     Item: (clip uint8 [T, 3, S, S], frame_B uint8 [3, S, S], idx int64 [K], targets uint8 [2, K, 3, S, S]);
     targets[0, k] = B showing A's AUs at idx[k] in B's pose, targets[1, k] = A at idx[k] rendered clean.
     align: frames and targets become crops aligned on their landmarks (`aufacial.align.align_faces`, 5-point template;
-    targets are rendered at the videos' frame size, then aligned on the landmarks the renderer returns)."""
+    targets are rendered at the videos' frame size, then aligned on the landmarks the renderer returns).
+    target='expression': each target is instead its change from the same face at rest -- the same person and pose rendered
+    with no AUs and no blink, aligned with the target's own transform -- stored as float16 `change + 0.5` clamped to
+    [0, 1], the decoder's output range (0.5 = no change; a few blink pixels change by more than 0.5)."""
     def __init__(self, videos, clip_len: int, size: int, recon_frames: int = 2, stride: int | None = None, seed: int = 0,
-                 render_batch: int = 256, align: bool = False):
+                 render_batch: int = 256, align: bool = False, target: str = 'face'):
         from aufacial.synthetic import render_faces, IdentityParams
         T, K = check_int('clip_len', clip_len, lo=1), check_int('recon_frames', recon_frames, 1, clip_len)
+        if target not in RECON_TARGETS: raise ValueError(f'target must be one of {RECON_TARGETS}, got {target!r}')
         stride = check_int('stride', stride or T, lo=1)
         if len(videos) < 2: raise ValueError(f'videos must hold at least 2 subjects (partners come from other subjects), got {len(videos)}')
         for i, v in enumerate(videos):
@@ -141,9 +157,14 @@ class CrossIdentityClips(torch.utils.data.Dataset):
         for a in range(0, len(aus), render_batch):
             sl = slice(a, a + render_batch)
             im, lm = render_faces(ident[sl], aus[sl], poses[sl], size=rsize, nuisance=None, blink=blinks[sl])
-            out.append(align_faces(im, lm, size=size) if align else im)
+            if align: im = align_faces(im, lm, size=size)
+            if target == 'expression':
+                rest, _ = render_faces(ident[sl], torch.zeros_like(aus[sl]), poses[sl], size=rsize, nuisance=None, blink=torch.zeros_like(blinks[sl]))
+                if align: rest = align_faces(rest, lm, size=size)          # the target's transform, so only the expression differs
+                im = ((im.float() - rest.float()) / 255 + 0.5).clamp(0, 1).half()   # the decoder's sigmoid range
+            out.append(im)
         self.targets = torch.cat(out).view(n, 2, K, 3, size, size)
-        self.T, self.K, self.size = T, K, size
+        self.T, self.K, self.size, self.target = T, K, size, target
 
     def __len__(self): return len(self.index)
 
@@ -159,9 +180,9 @@ def cross_identity_dls(videos, cfg: PersonIndependentConfig, bs: int = 16, valid
     first two training videos)."""
     bs = check_int('bs', bs, lo=1)
     train = CrossIdentityClips(videos, cfg.clip_len, cfg.size, cfg.recon_frames, stride or cfg.clip_stride or max(1, cfg.clip_len // 2),
-                               seed, align=cfg.align)
+                               seed, align=cfg.align, target=cfg.recon_target)
     valid = CrossIdentityClips(valid_videos if valid_videos is not None else videos[:2], cfg.clip_len, cfg.size, cfg.recon_frames,
-                               cfg.clip_len, seed + 1, align=cfg.align)
+                               cfg.clip_len, seed + 1, align=cfg.align, target=cfg.recon_target)
     kw = dict(after_batch=to_float01, device=device)
     dl_t = FaDataLoader(train, bs=bs, shuffle=True, drop_last=len(train) > bs, **kw)
     dl_t.rng.seed(seed)
@@ -284,8 +305,10 @@ def pretrain_person_independent(cfg: PersonIndependentConfig, videos_or_dls, out
                            split_state={k: v.detach().cpu() for k, v in m.split.state_dict().items()})
 
 @torch.no_grad()
-def show_cross_identity(model: PersonIndependentModel, ds: CrossIdentityClips, items=range(6), k: int = 0):
-    "Columns = clips `items` of `ds`; rows: A at t_k, B (identity source), target B with A's AUs (generator), reconstruction G(a_A, u_B), A rendered clean, G(a_A, u_A)."
+def show_cross_identity(model: PersonIndependentModel, ds: CrossIdentityClips, items=range(6), k: int = 0, gain: float = 4.0):
+    """Columns = clips `items` of `ds`; rows: A at t_k, B (identity source), target B with A's AUs (generator), reconstruction
+    G(a_A, u_B), A rendered clean, G(a_A, u_A). With `ds.target == 'expression'` the last four rows are changes from the
+    face at rest, shown as 0.5 + gain * change (grey = no change)."""
     import matplotlib.pyplot as plt
     batch = [ds[i] for i in items]
     clip, fb, idx, tg = (torch.stack([b[j] for b in batch]) for j in range(4))
@@ -293,8 +316,13 @@ def show_cross_identity(model: PersonIndependentModel, ds: CrossIdentityClips, i
         f = lambda t: t.to(dev).float() / 255
         _, rc, rs = model(f(clip), f(fb), idx.to(dev), augment=False)
     a_t = clip[torch.arange(len(batch)), idx[:, k]]
-    rows = [('A at t', f(a_t)), ('B (identity)', f(fb)), ('target: B with\nA\'s AUs', f(tg[:, 0, k])), ('G(a_A, u_B)', rc[:, k]),
-            ('A clean', f(tg[:, 1, k])), ('G(a_A, u_A)', rs[:, k])]
+    if getattr(ds, 'target', 'face') == 'expression':
+        g = lambda t: (t.to(rc.device).float() - 0.5) * gain + 0.5
+        rows = [('A at t', f(a_t)), ('B (identity)', f(fb)), (f'target: change of B\nwith A\'s AUs (x{gain:g})', g(tg[:, 0, k])),
+                ('G(a_A, u_B)', g(rc[:, k])), (f'change of A (x{gain:g})', g(tg[:, 1, k])), ('G(a_A, u_A)', g(rs[:, k]))]
+    else:
+        rows = [('A at t', f(a_t)), ('B (identity)', f(fb)), ('target: B with\nA\'s AUs', f(tg[:, 0, k])), ('G(a_A, u_B)', rc[:, k]),
+                ('A clean', f(tg[:, 1, k])), ('G(a_A, u_A)', rs[:, k])]
     fig, axs = plt.subplots(len(rows), len(batch), figsize=(1.3 * len(batch), 1.35 * len(rows)), squeeze=False)
     for r, (name, imgs) in enumerate(rows):
         for c in range(len(batch)):
