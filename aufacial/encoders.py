@@ -502,8 +502,8 @@ def load_checkpoint(path, model_cls=None, cfg: Config | None = None, strict: boo
     except (ValueError, TypeError) as e: raise DataFormatError(path, f'invalid {cfg_cls.__name__} in checkpoint: {e}') from None
     if cfg is not None:
         if type(cfg) is not cfg_cls: raise DataFormatError(path, f'config is a {cfg_cls.__name__}, expected a {type(cfg).__name__}')
-        diff = {k: (v, getattr(cfg, k)) for k, v in saved.to_dict().items() if getattr(cfg, k) != v}
-        if diff: raise DataFormatError(path, 'config mismatch: ' + '; '.join(f'{k}: checkpoint has {a!r}, expected {b!r}' for k, (a, b) in diff.items()))
+        diff, have, want = config_diff(ck, cfg), saved.to_dict(), cfg.to_dict()
+        if diff: raise DataFormatError(path, 'config mismatch: ' + '; '.join(f'{k}: checkpoint has {have.get(k)!r}, expected {want.get(k)!r}' for k in diff))
     build_cfg = saved.replace(weights=None) if hasattr(saved, 'weights') else saved   # weights come from the checkpoint
     model = model_cls.from_config(build_cfg) if hasattr(model_cls, 'from_config') else model_cls(build_cfg)
     model.cfg = saved
