@@ -323,7 +323,8 @@ def _same_run(out_dir: Path, cfg: Config, train: TrainConfig, epochs: int):
     if not p.exists(): return None
     ck = read_checkpoint(p)
     ex = ck.get('extra') or {}
-    same = not config_diff(ck, cfg) and ex.get('train_config') == train.to_dict() and ex.get('epochs') == epochs
+    saved_train = dict(config_class='TrainConfig', config=ex.get('train_config'))    # fields added since count at their defaults
+    same = not config_diff(ck, cfg) and not config_diff(saved_train, train) and ex.get('epochs') == epochs
     return p if same else None
 
 # A 2%-label epoch is a handful of steps: fine-tuning checkpoints at most once per `aufacial.training.CHECKPOINT_INTERVAL`.
