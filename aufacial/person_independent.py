@@ -316,13 +316,12 @@ def show_cross_identity(model: PersonIndependentModel, ds: CrossIdentityClips, i
         f = lambda t: t.to(dev).float() / 255
         _, rc, rs = model(f(clip), f(fb), idx.to(dev), augment=False)
     a_t = clip[torch.arange(len(batch)), idx[:, k]]
-    if getattr(ds, 'target', 'face') == 'expression':
-        g = lambda t: (t.to(rc.device).float() - 0.5) * gain + 0.5
-        rows = [('A at t', f(a_t)), ('B (identity)', f(fb)), (f'target: change of B\nwith A\'s AUs (x{gain:g})', g(tg[:, 0, k])),
-                ('G(a_A, u_B)', g(rc[:, k])), (f'change of A (x{gain:g})', g(tg[:, 1, k])), ('G(a_A, u_A)', g(rs[:, k]))]
-    else:
-        rows = [('A at t', f(a_t)), ('B (identity)', f(fb)), ('target: B with\nA\'s AUs', f(tg[:, 0, k])), ('G(a_A, u_B)', rc[:, k]),
-                ('A clean', f(tg[:, 1, k])), ('G(a_A, u_A)', rs[:, k])]
+    expr = getattr(ds, 'target', 'face') == 'expression'
+    show = (lambda t: (t.float() - 0.5) * gain + 0.5) if expr else (lambda t: t)    # a change -> grey-centred image
+    tg, x = (show(tg.to(rc.device)), f' (x{gain:g})') if expr else (f(tg), '')
+    rows = [('A at t', f(a_t)), ('B (identity)', f(fb)),
+            ("target: change of B\nwith A's AUs" + x if expr else "target: B with\nA's AUs", tg[:, 0, k]), ('G(a_A, u_B)', show(rc[:, k])),
+            ('change of A' + x if expr else 'A clean', tg[:, 1, k]), ('G(a_A, u_A)', show(rs[:, k]))]
     fig, axs = plt.subplots(len(rows), len(batch), figsize=(1.3 * len(batch), 1.35 * len(rows)), squeeze=False)
     for r, (name, imgs) in enumerate(rows):
         for c in range(len(batch)):
