@@ -21,7 +21,7 @@ __all__ = ['ARCHS', 'TEMPORALS', 'POSITIONS', 'IMAGENET_MEAN', 'IMAGENET_STD', '
            'sinusoidal_positions', 'TemporalBlock', 'TemporalTransformer', 'dilated_conv1d_naive', 'CausalConv1d',
            'TCNBlock', 'TemporalConv', 'temporal_dependence', 'register_model', 'make_temporal',
            'SpatioTemporalEncoder', 'MLPHead', 'AUIdentitySplit', 'CrossIdentityDecoder', 'weights_digest', 'to_plain',
-           'save_checkpoint', 'read_checkpoint', 'config_diff', 'load_checkpoint']
+           'save_checkpoint', 'read_checkpoint', 'saved_config_diff', 'config_diff', 'load_checkpoint']
 
 # %% ../nbs/06_encoders.ipynb #dc7f2a74
 ARCHS = {'resnet18': (BasicBlock, [2, 2, 2, 2]), 'resnet50': (Bottleneck, [3, 4, 6, 3])}
@@ -474,15 +474,20 @@ def read_checkpoint(path) -> dict:
     if weights_digest(ck['state_dict']) != ck['sha256']: raise DataFormatError(path, 'weights do not match their SHA-256: the file was modified or corrupted')
     return ck
 
-def config_diff(ck: dict, cfg: Config) -> list:
-    """Top-level fields in which checkpoint `ck` (a `read_checkpoint` payload) and `cfg` differ: `['config_class']` for
-    another config class, `['config']` if the saved config no longer parses. The saved config is read with `from_dict`, so
-    a field the class gained after the checkpoint was written counts at its default -- the behaviour of the code that wrote it."""
-    if ck.get('config_class') != type(cfg).__name__: return ['config_class']
-    try: saved = type(cfg).from_dict(dict(ck['config'])).to_dict()
+def saved_config_diff(saved: dict, cfg: Config) -> list:
+    """Top-level fields in which `saved` (a config's `to_dict()` as stored in a checkpoint or run record) and `cfg` differ;
+    `['config']` if `saved` no longer parses as `type(cfg)`. `saved` is read with `from_dict`, so a field the class gained
+    after it was written counts at its default -- the behaviour of the code that wrote it."""
+    try: have = type(cfg).from_dict(dict(saved)).to_dict()
     except (ValueError, TypeError): return ['config']
     want = cfg.to_dict()
-    return sorted(k for k in set(saved) | set(want) if saved.get(k) != want.get(k))
+    return sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
+
+def config_diff(ck: dict, cfg: Config) -> list:
+    """Top-level fields in which checkpoint `ck` (a `read_checkpoint` payload) and `cfg` differ: `['config_class']` for
+    another config class, else `saved_config_diff` of its config."""
+    if ck.get('config_class') != type(cfg).__name__: return ['config_class']
+    return saved_config_diff(ck['config'], cfg)
 
 def load_checkpoint(path, model_cls=None, cfg: Config | None = None, strict: bool = True) -> nn.Module:
     """Rebuild the model saved at `path` from its config and load its weights (CPU).

@@ -19,7 +19,7 @@ from fastai.data.load import DataLoader as FaDataLoader
 from .core import Config, DataFormatError, check_int, check_float, seed_everything, DISFA_AUS, evaluating
 from .clips import sparse_label_mask
 from .encoders import (EncoderConfig, SpatioTemporalEncoder, MLPHead, register_model, save_checkpoint,
-                               load_checkpoint, read_checkpoint, config_diff)
+                               load_checkpoint, read_checkpoint, config_diff, saved_config_diff)
 from .training import TrainConfig, make_learner, fit_learner, data_inputs, check_run_inputs, CHECKPOINT_INTERVAL
 from .temporal_contrastive import _sub_config, _frames_of
 from .clips import to_float01
@@ -323,8 +323,7 @@ def _same_run(out_dir: Path, cfg: Config, train: TrainConfig, epochs: int):
     if not p.exists(): return None
     ck = read_checkpoint(p)
     ex = ck.get('extra') or {}
-    saved_train = dict(config_class='TrainConfig', config=ex.get('train_config'))    # fields added since count at their defaults
-    same = not config_diff(ck, cfg) and not config_diff(saved_train, train) and ex.get('epochs') == epochs
+    same = not config_diff(ck, cfg) and not saved_config_diff(ex.get('train_config'), train) and ex.get('epochs') == epochs
     return p if same else None
 
 # A 2%-label epoch is a handful of steps: fine-tuning checkpoints at most once per `aufacial.training.CHECKPOINT_INTERVAL`.
