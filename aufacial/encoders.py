@@ -478,9 +478,12 @@ def saved_config_diff(saved: dict, cfg: Config) -> list:
     """Top-level fields in which `saved` (a config's `to_dict()` as stored in a checkpoint or run record) and `cfg` differ;
     `['config']` if `saved` no longer parses as `type(cfg)`. `saved` is read with `from_dict`, so a field the class gained
     after it was written counts at its default -- the behaviour of the code that wrote it."""
-    try: have = type(cfg).from_dict(dict(saved)).to_dict()
+    try: have = type(cfg).from_dict(dict(saved))
     except (ValueError, TypeError): return ['config']
-    want = cfg.to_dict()
+    return _field_diff(have.to_dict(), cfg.to_dict())
+
+def _field_diff(have: dict, want: dict) -> list:
+    "Sorted keys whose values differ between two config dicts (a key missing on one side differs)."
     return sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
 
 def config_diff(ck: dict, cfg: Config) -> list:
@@ -507,7 +510,8 @@ def load_checkpoint(path, model_cls=None, cfg: Config | None = None, strict: boo
     except (ValueError, TypeError) as e: raise DataFormatError(path, f'invalid {cfg_cls.__name__} in checkpoint: {e}') from None
     if cfg is not None:
         if type(cfg) is not cfg_cls: raise DataFormatError(path, f'config is a {cfg_cls.__name__}, expected a {type(cfg).__name__}')
-        diff, have, want = config_diff(ck, cfg), saved.to_dict(), cfg.to_dict()
+        have, want = saved.to_dict(), cfg.to_dict()              # `saved` is parsed above and the class is checked
+        diff = _field_diff(have, want)
         if diff: raise DataFormatError(path, 'config mismatch: ' + '; '.join(f'{k}: checkpoint has {have.get(k)!r}, expected {want.get(k)!r}' for k in diff))
     build_cfg = saved.replace(weights=None) if hasattr(saved, 'weights') else saved   # weights come from the checkpoint
     model = model_cls.from_config(build_cfg) if hasattr(model_cls, 'from_config') else model_cls(build_cfg)
