@@ -11,9 +11,10 @@ from pathlib import Path
 from fastcore.script import call_parse
 
 # %% auto #0
-__all__ = ['PRESETS', 'eval_config', 'synth_stage', 'synth', 'data_kind', 'data_aus', 'load_records', 'cache_stage', 'cache',
-           'cached_videos', 'synthetic_sources', 'unlabelled_sources', 'folds_for', 'pretrain_stage', 'finetune_stage',
-           'evaluate_stage', 'pretrain', 'finetune', 'evaluate', 'apply_video', 'plot_csv', 'apply', 'demo_run', 'demo']
+__all__ = ['PRESETS', 'PI_RECIPES', 'eval_config', 'synth_stage', 'synth', 'data_kind', 'data_aus', 'load_records', 'cache_stage',
+           'cache', 'cached_videos', 'synthetic_sources', 'unlabelled_sources', 'folds_for', 'pretrain_stage',
+           'finetune_stage', 'evaluate_stage', 'pretrain', 'finetune', 'evaluate', 'apply_video', 'plot_csv', 'apply',
+           'demo_run', 'demo']
 
 # %% ../nbs/14_cli.ipynb #58ff56fd
 PRESETS = ('tiny', 'cpu', 'gpu')
@@ -35,11 +36,17 @@ def _read_json(path) -> dict | None:
 def _say(*a):
     print(*a, flush=True)
 
-def eval_config(preset: str = 'tiny', **kw):
-    "The `aufacial.evaluation.EvalConfig` of a preset ('tiny' | 'cpu' | 'gpu'), fields `kw` replaced."
+PI_RECIPES = ('face', 'expression')
+
+def eval_config(preset: str = 'tiny', pi_recipe: str = 'face', **kw):
+    """The `aufacial.evaluation.EvalConfig` of a preset ('tiny' | 'cpu' | 'gpu'), fields `kw` replaced. pi_recipe:
+    person-independent pretraining as in the paper ('face': the decoder draws the whole face) or with the recipe whose AU
+    code learns AU intensity at the CPU size ('expression': `PersonIndependentConfig.expression_recipe`)."""
     from aufacial.evaluation import EvalConfig
     if preset not in PRESETS: raise ValueError(f'preset must be one of {PRESETS}, got {preset!r}')
-    return getattr(EvalConfig, preset)(**kw)
+    if pi_recipe not in PI_RECIPES: raise ValueError(f'pi_recipe must be one of {PI_RECIPES}, got {pi_recipe!r}')
+    cfg = getattr(EvalConfig, preset)(**kw)
+    return cfg.replace(pi=cfg.pi.expression_recipe()) if pi_recipe == 'expression' else cfg
 
 # %% ../nbs/14_cli.ipynb #2e76080d
 def synth_stage(out, n_subjects: int = 6, n_frames: int = 240, seed: int = 0, size: int = 64, overwrite: bool = False,
@@ -221,13 +228,15 @@ def _fold_videos(cache_dir, data, folds: str, fold: int, target: str = 'intensit
     return [v for v in vids if v.subject in tr], [v for v in vids if v.subject in te]
 
 def pretrain_stage(cache_dir, data, out, method: str = 'temporal_contrastive', preset: str = 'tiny', fold: int = 0,
-                   epochs: int = 0, quiet: bool = False, unlabelled_cache: str = '', unlabelled_data: str = '', folds: str = '') -> Path:
+                   epochs: int = 0, quiet: bool = False, unlabelled_cache: str = '', unlabelled_data: str = '', folds: str = '',
+                   pi_recipe: str = 'face') -> Path:
     """Pretrain `method` ('temporal_contrastive' | 'person_independent') on the training subjects of fold `fold` (plus the
-    stage-1-only subjects of `unlabelled_cache`/`unlabelled_data`); returns the encoder checkpoint. A folder holding a
-    run, finished or not, on other videos is refused (`aufacial.training.check_run_inputs`)."""
+    stage-1-only subjects of `unlabelled_cache`/`unlabelled_data`); returns the encoder checkpoint. `pi_recipe`: see
+    `eval_config`. A folder holding a run, finished or not, on other videos or of another config is refused
+    (`aufacial.training.check_run_inputs`, `CheckpointCallback`)."""
     from aufacial.evaluation import pretrain_method, PRETRAINED, unlabelled_sets
     if method not in PRETRAINED: raise ValueError(f'method must be one of {sorted(PRETRAINED)}, got {method!r}')
-    cfg = eval_config(preset)
+    cfg = eval_config(preset, pi_recipe)
     cfg = cfg.replace(folds=folds_for(data, cfg.folds, folds))
     if epochs: cfg = cfg.replace(pretrain=cfg.pretrain.replace(epochs=epochs))
     stage_target = (_read_json(Path(cache_dir) / 'stage.json') or {}).get('target', 'intensity')   # frames only: any cache
@@ -239,7 +248,7 @@ def pretrain_stage(cache_dir, data, out, method: str = 'temporal_contrastive', p
     src = synthetic_sources(data, tr, cfg.pi.align) + unl_syn if pi else tr + unl
     t0 = time.time()
     ck = pretrain_method(method, cfg, src, out, quiet=quiet)
-    _write_json(Path(out) / 'stage.json', dict(method=method, preset=preset, fold=fold, **subjects,
+    _write_json(Path(out) / 'stage.json', dict(method=method, preset=preset, fold=fold, **subjects, **(dict(pi_recipe=pi_recipe) if pi else {}),
                                                checkpoint=str(ck), config=cfg.to_dict(), wall_s=round(time.time() - t0, 2)))
     _say(f'pretrain: {method} on {len(tr)} subjects' + (f' + {len(unl)} unlabelled' if unl else '') + f' -> {ck} ({time.time() - t0:.1f}s)')
     return ck
@@ -273,16 +282,17 @@ def finetune_stage(cache_dir, data, out, checkpoint=None, preset: str = 'tiny', 
 
 def evaluate_stage(cache_dir, data, out, preset: str = 'tiny', methods: str = '', seeds: str = '', quiet: bool = True,
                    progress: bool = True, unlabelled_cache: str = '', unlabelled_data: str = '', folds: str = '',
-                   target: str = 'intensity', pretrain_dir: str = '') -> dict:
+                   target: str = 'intensity', pretrain_dir: str = '', pi_recipe: str = 'face') -> dict:
     """The protocol of `aufacial.evaluation` on the cached videos (plus stage-1-only subjects from `unlabelled_cache` /
     `unlabelled_data`): tables, CSV/JSON and figures in `out`; prints the table. `target='occurrence'`: the AU
     detection benchmark (F1), on the labels `cached_videos` gives for that target. `pretrain_dir`: where the pretrained
-    encoders live (default `out/pretrain`); another evaluation's, of the same cache, shares its label-free stage 1."""
+    encoders live (default `out/pretrain`); another evaluation's, of the same cache, shares its label-free stage 1.
+    `pi_recipe`: the person-independent pretraining recipe (`eval_config`)."""
     from aufacial.evaluation import run_protocol, save_report, table_markdown
     kw = {}
     if methods: kw['methods'] = tuple(m.strip() for m in methods.split(',') if m.strip())
     if seeds: kw['seeds'] = tuple(int(s) for s in seeds.split(',') if s.strip())
-    cfg = eval_config(preset, **kw)
+    cfg = eval_config(preset, pi_recipe, **kw)
     cfg = cfg.replace(folds=folds_for(data, cfg.folds, folds), sparse=cfg.sparse.replace(target=_check_target(target)))
     vids = cached_videos(cache_dir, data, target=target)
     pi = 'person_independent' in cfg.methods + cfg.curve_methods
@@ -307,10 +317,11 @@ def pretrain(
     unlabelled_cache: str = '',    # cache of extra stage-1-only subjects (ids unlike the labelled tree's)
     unlabelled_data: str = '',     # the tree or video folder that cache was built from
     folds: str = '',               # fold set (default: the preset's for synthetic data, disfa_3fold_jaanet_v1 for DISFA)
+    pi_recipe: str = 'face',       # person_independent: face (the paper's: the decoder draws the whole face) | expression (its change from rest)
 ):
     "Self-supervised pretraining of the spatio-temporal encoder on the training subjects' videos (resumable)."
     pretrain_stage(cache, data, out, method, preset, fold, epochs, unlabelled_cache=unlabelled_cache, unlabelled_data=unlabelled_data,
-                   folds=folds)
+                   folds=folds, pi_recipe=pi_recipe)
 
 @call_parse
 def finetune(
@@ -342,10 +353,11 @@ def evaluate(
     folds: str = '',               # fold set (default: the preset's for synthetic data, disfa_3fold_jaanet_v1 for DISFA)
     target: str = 'intensity',     # intensity (ICC) | occurrence (AU detection, F1; BP4D: a cache built with --target occurrence)
     pretrain_dir: str = '',        # pretrained encoders (default OUT/pretrain); another evaluation's, to share its stage 1
+    pi_recipe: str = 'face',       # person_independent pretraining: face (the paper's) | expression (the change of expression; see 09)
 ):
     "k-fold, multi-seed evaluation of every method; tables, CSV/JSON and figures beside the run (resumable)."
     evaluate_stage(cache, data, out, preset, methods, seeds, unlabelled_cache=unlabelled_cache, unlabelled_data=unlabelled_data,
-                   folds=folds, target=target, pretrain_dir=pretrain_dir)
+                   folds=folds, target=target, pretrain_dir=pretrain_dir, pi_recipe=pi_recipe)
 
 # %% ../nbs/14_cli.ipynb #68acb650
 def _load_regressor(checkpoint):
@@ -477,13 +489,13 @@ def apply(
 
 # %% ../nbs/14_cli.ipynb #25e9fb09
 def demo_run(out='runs/demo', n_subjects: int = 6, n_frames: int = 240, seed: int = 0, preset: str = 'tiny',
-             seeds: str = '', quiet: bool = True, n_unlabelled: int = 0, unlabelled_frames: int = 0) -> dict:
+             seeds: str = '', quiet: bool = True, n_unlabelled: int = 0, unlabelled_frames: int = 0, pi_recipe: str = 'face') -> dict:
     """Run every stage under `out` (data/, cache/, eval/, apply/; with `n_unlabelled` > 0 also unlabelled_data/ and
     unlabelled_cache/: extra stage-1-only subjects of `unlabelled_frames` frames, default `n_frames`) and return the
-    summary (also in `out/demo.json`)."""
+    summary (also in `out/demo.json`). `pi_recipe`: the person-independent pretraining recipe (`eval_config`)."""
     from aufacial.core import check_int
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    cfg = eval_config(preset)
+    cfg = eval_config(preset, pi_recipe)
     n_unlabelled = check_int('n_unlabelled', n_unlabelled, 0)
     size = max(64, 2 * cfg.sparse.size)      # render at twice the crop size: the aligned face crop keeps its detail
     t0, wall = time.time(), {}
@@ -495,7 +507,7 @@ def demo_run(out='runs/demo', n_subjects: int = 6, n_frames: int = 240, seed: in
         synth_stage(out / 'unlabelled_data', n_unlabelled, unlabelled_frames or n_frames, seed, size=size, first=n_subjects + 1)
         cache_stage(out / 'unlabelled_data', out / 'unlabelled_cache', size=cfg.sparse.size)
         unl = dict(unlabelled_cache=out / 'unlabelled_cache', unlabelled_data=out / 'unlabelled_data'); wall['unlabelled'] = time.time() - t
-    t = time.time(); res = evaluate_stage(out / 'cache', out / 'data', out / 'eval', preset, seeds=seeds, quiet=quiet, **unl); wall['evaluate'] = time.time() - t
+    t = time.time(); res = evaluate_stage(out / 'cache', out / 'data', out / 'eval', preset, seeds=seeds, quiet=quiet, pi_recipe=pi_recipe, **unl); wall['evaluate'] = time.time() - t
     t = time.time()
     m = 'temporal_contrastive' if 'temporal_contrastive' in cfg.methods else cfg.methods[0]
     r = res['runs']
@@ -506,7 +518,7 @@ def demo_run(out='runs/demo', n_subjects: int = 6, n_frames: int = 240, seed: in
     csv = apply_video(vid, ft, out / 'apply' / f'{test_subject}_aus.csv', detector='mtcnn')
     wall['apply'] = time.time() - t
     from aufacial.evaluation import table_markdown
-    summary = dict(out=str(out), preset=preset, n_unlabelled=n_unlabelled, table=json.loads(res['table'].to_json(orient='index')),
+    summary = dict(out=str(out), preset=preset, pi_recipe=pi_recipe, n_unlabelled=n_unlabelled, table=json.loads(res['table'].to_json(orient='index')),
                    wall_s={k: round(v, 1) for k, v in wall.items()},
                    total_s=round(time.time() - t0, 1), apply_csv=str(csv), model=str(ft))
     _write_json(out / 'demo.json', summary)
@@ -523,6 +535,7 @@ def demo(
     seeds: str = '',           # comma-separated label seeds (default: the preset's)
     n_unlabelled: int = 0,     # extra synthetic subjects for pretraining only (ids after the labelled ones)
     unlabelled_frames: int = 0,  # frames per unlabelled subject (0: n_frames)
+    pi_recipe: str = 'face',   # person_independent pretraining: face (the paper's) | expression (the change of expression; see 09)
 ):
     "The whole job on synthetic data: synthesise, cache, pretrain, fine-tune, evaluate, apply; prints the results table."
-    demo_run(out, n_subjects, n_frames, seed, preset, seeds, n_unlabelled=n_unlabelled, unlabelled_frames=unlabelled_frames)
+    demo_run(out, n_subjects, n_frames, seed, preset, seeds, n_unlabelled=n_unlabelled, unlabelled_frames=unlabelled_frames, pi_recipe=pi_recipe)

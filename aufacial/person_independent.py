@@ -88,13 +88,17 @@ class PersonIndependentConfig(Config):
         4 frames, ResNet-18 at width 16 per frame (code 32 = 16 AU + 16 identity)."""
         return cls.tiny(**{**dict(encoder=EncoderConfig.tiny(width=16, temporal='none'), size=64, align=True, clip_stride=4), **kw})
 
+    def expression_recipe(self, **kw):
+        """This config with the recipe that makes the AU code learn AU intensity at the CPU size (measured below): the
+        decoder draws the *change* of expression (`recon_target='expression'`) under an L2 loss weighted 300x, the margin
+        term at 0.1, and no augmentation of A's clip; sizes and encoder are kept, fields `kw` replaced after."""
+        off = AugmentConfig(crop_p=0, affine_p=0, flip_p=0, jitter_p=0, gray_p=0, blur_p=0, noise_p=0)
+        return self.replace(**{**dict(recon_target='expression', recon_kind='l2', w_cross=300.0, w_self=300.0, w_margin=0.1, augment=off), **kw})
+
     @classmethod
     def cpu_expression(cls, **kw):
-        """`cpu()` with the recipe that makes the AU code learn AU intensity at this size (measured below): the decoder draws
-        the *change* of expression (`recon_target='expression'`) under an L2 loss weighted 300x, the margin term at 0.1, and
-        no augmentation of A's clip."""
-        off = AugmentConfig(crop_p=0, affine_p=0, flip_p=0, jitter_p=0, gray_p=0, blur_p=0, noise_p=0)
-        return cls.cpu(**{**dict(recon_target='expression', recon_kind='l2', w_cross=300.0, w_self=300.0, w_margin=0.1, augment=off), **kw})
+        "`cpu()` with `expression_recipe()`: the CPU preset whose AU code learns AU intensity."
+        return cls.cpu().expression_recipe(**kw)
 
     @classmethod
     def cpu_small(cls, **kw):
