@@ -13,7 +13,7 @@ from typing import Protocol, Sequence, runtime_checkable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from .core import Config, DataFormatError, atomic_write, atomic_path, prepare_out_dir, check_int, check_float
+from .core import Config, DataFormatError, atomic_write, atomic_path, prepare_out_dir, check_int, check_float, read_json
 
 # %% auto #0
 __all__ = ['TEMPLATE_5', 'TEMPLATE_68', 'IDX_66_IN_68', 'TEMPLATE_66', 'CACHE_VERSION', 'template_pixels', 'reduce_to_5',
@@ -327,8 +327,7 @@ class AlignedCropCache:
         self.root = Path(root)
         cfg_path = self.root / 'cache.json'
         if not cfg_path.exists(): raise DataFormatError(cfg_path, 'not an aligned-crop cache (cache.json missing)')
-        try: meta = json.loads(cfg_path.read_text())
-        except json.JSONDecodeError as e: raise DataFormatError(cfg_path, f'not valid JSON ({e.msg})', line=e.lineno) from None
+        meta = read_json(cfg_path)
         if meta.get('version') != CACHE_VERSION: raise DataFormatError(cfg_path, f"cache version {meta.get('version')!r}, this library reads {CACHE_VERSION}")
         self.config = AlignConfig.from_dict(meta['config'], source=str(cfg_path))
         for name, want in (('size', size), ('margin', margin)):
@@ -353,7 +352,7 @@ class AlignedCropCache:
         if not isinstance(key, str): key = self.key(key)
         if self._index.get(key) is None:
             p = self.root / 'shards' / f'{key}.json'
-            self._index[key] = json.loads(p.read_text())
+            self._index[key] = read_json(p)
         return self._index[key]
 
     def frames(self, key) -> np.ndarray:
@@ -412,9 +411,8 @@ def build_crop_cache(records, out_dir, size: int = 112, margin: float = 0.1, det
     meta = {'version': CACHE_VERSION, 'config': cfg.to_dict()}
     if cfg_path.exists() and not overwrite:
         if not resume: raise FileExistsError(f'{root}: cache exists; pass resume=True to extend it or overwrite=True to rebuild it')
-        AlignedCropCache(root, size=size, margin=margin)                  # refuses other settings, naming cache.json
-        old = json.loads(cfg_path.read_text())['config']
-        if old.get('points') != points: raise DataFormatError(cfg_path, f"cache was written with points={old.get('points')!r}, asked for points={points!r}")
+        old = AlignedCropCache(root, size=size, margin=margin).config     # refuses other settings, naming cache.json
+        if old.points != points: raise DataFormatError(cfg_path, f"cache was written with points={old.points!r}, asked for points={points!r}")
     else:
         if overwrite and (root / 'shards').exists(): shutil.rmtree(root / 'shards')
         prepare_out_dir(root, overwrite=overwrite)

@@ -27,11 +27,8 @@ def _write_json(path, d: dict):
 
 def _read_json(path) -> dict | None:
     "The JSON at `path`, or None when the file does not exist; `DataFormatError` naming it when it is not JSON."
-    from aufacial.core import DataFormatError
-    path = Path(path)
-    if not path.exists(): return None
-    try: return json.loads(path.read_text())
-    except json.JSONDecodeError as e: raise DataFormatError(path, f'not valid JSON ({e.msg})', line=e.lineno) from None
+    from aufacial.core import read_json
+    return read_json(path, missing_ok=True)
 
 def _say(*a):
     print(*a, flush=True)

@@ -19,7 +19,8 @@ __all__ = ['FACS', 'DISFA_AUS', 'DISFA_DETECTION_AUS', 'BP4D_AUS', 'BP4D_INTENSI
            'INTENSITY_LETTERS', 'NOT_CODED', 'EXPRESSIONS', 'RAFDB_LABELS', 'AFFECTNET_LABELS', 'AFFWILD2_EXPR_LABELS',
            'EXPRESSION_AUS', 'ActionUnit', 'au_info', 'au_indices', 'intensity_to_letter', 'letter_to_intensity',
            'expression_index', 'seed_everything', 'default_device', 'evaluating', 'atomic_write', 'atomic_path',
-           'DataFormatError', 'prepare_out_dir', 'check_int', 'check_float', 'Config', 'env_info', 'aufacial_info']
+           'DataFormatError', 'read_json', 'prepare_out_dir', 'check_int', 'check_float', 'Config', 'env_info',
+           'aufacial_info']
 
 # %% ../nbs/00_core.ipynb #5c797cf6
 @dataclass(frozen=True)
@@ -192,6 +193,16 @@ class DataFormatError(ValueError):
         where = f'{path}' + (f', line {line}' if line is not None else '')
         super().__init__(f'{where}: {problem}')
 
+def read_json(path, missing_ok: bool = False):
+    """The JSON document at `path`; `DataFormatError` naming the file (and line) when it is not JSON, or when it does not
+    exist -- unless `missing_ok`, which returns None for a missing file."""
+    path = Path(path)
+    if not path.exists():
+        if missing_ok: return None
+        raise DataFormatError(path, 'does not exist')
+    try: return json.loads(path.read_text())
+    except json.JSONDecodeError as e: raise DataFormatError(path, f'not valid JSON ({e.msg})', line=e.lineno) from None
+
 def prepare_out_dir(path, overwrite: bool = False) -> Path:
     "Create directory `path`; refuse (`FileExistsError`) if it exists and is not empty, unless `overwrite`."
     path = Path(path)
@@ -262,9 +273,7 @@ class Config:
     @classmethod
     def load(cls, path):
         "Read a config written by `save`; refuses a file written for another class."
-        path = Path(path)
-        try: d = json.loads(path.read_text())
-        except json.JSONDecodeError as e: raise DataFormatError(path, f'not valid JSON ({e.msg})', line=e.lineno) from None
+        d = read_json(path)
         name = d.pop('class', cls.__name__)
         if name != cls.__name__: raise DataFormatError(path, f'holds a {name}, expected a {cls.__name__}')
         return cls.from_dict(d, source=str(path))

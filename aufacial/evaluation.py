@@ -17,7 +17,7 @@ from .core import (Config, DataFormatError, DISFA_AUS, atomic_write, check_int, 
                            seed_everything)
 from .clips import subject_folds
 from .encoders import EncoderConfig, load_checkpoint
-from .training import TrainConfig
+from .training import TrainConfig, run_train_s
 from .metrics import icc31, pcc, mae, au_f1, occurrence_report
 from .sparse import (SparseRegressionConfig, LabelledVideo, finetune_sparse, predict_videos, video_targets, video_subject,
                              video_key, check_targets)
@@ -222,7 +222,7 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
              if not (m == 'supervised' or (f == cfg.label_fraction and s in cfg.seeds and m in cfg.methods))]
     if 'person_independent' in {m for m, _, _ in jobs} and not synth:
         raise ValueError('person_independent needs synth_videos (aufacial.synthetic.SynthVideo) for its reconstruction targets')
-    t0, rows, preds, timing = time.time(), [], {}, {}
+    t0, rows, preds, timing, train_s = time.time(), [], {}, {}, {}
     steps = [(k, m, f, s) for k in range(len(plan)) for m, f, s in jobs]
     it = steps
     if progress:
@@ -234,8 +234,9 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
         if (m, k) not in ckpts and m in PRETRAINED:
             t1 = time.time()
             src = [v for x in tr for v in synth[x]] + unl_synth if m == 'person_independent' else [_label_free(v) for v in of(tr) + unl]
-            ckpts[m, k] = pretrain_method(m, cfg, src, Path(pretrain_dir or out_dir / 'pretrain') / f'{m}_fold{k}{unl_tag}', quiet, device)
-            timing[f'pretrain_{m}_fold{k}'] = time.time() - t1
+            pdir = Path(pretrain_dir or out_dir / 'pretrain') / f'{m}_fold{k}{unl_tag}'
+            ckpts[m, k] = pretrain_method(m, cfg, src, pdir, quiet, device)
+            timing[f'pretrain_{m}_fold{k}'] = time.time() - t1; train_s[f'pretrain_{m}_fold{k}'] = run_train_s(pdir / 'run.json')
         scfg, tcfg = method_config(m, cfg, f, s)
         t1 = time.time()
         run_dir = out_dir / 'finetune' / f'{m}_frac{scfg.label_fraction:g}_seed{s}_fold{k}{unl_tag if m in PRETRAINED else ""}{"_occurrence" if occ else ""}'
@@ -245,6 +246,7 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
         pr = predict_videos(model, test, device=device)
         if occ: pr = [torch.sigmoid(p) for p in pr]                   # a detector's logits -> probabilities of presence
         timing[f'finetune_{m}_frac{scfg.label_fraction:g}_seed{s}_fold{k}'] = time.time() - t1
+        train_s[f'finetune_{m}_frac{scfg.label_fraction:g}_seed{s}_fold{k}'] = run_train_s(run_dir / 'run.json')
         for v, p in zip(test, pr):
             preds.setdefault((m, scfg.label_fraction, s), {})[video_key(v)] = p.numpy()
         yt = torch.cat([video_targets(v) for v in test]).numpy()
@@ -270,7 +272,7 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
     for name, df in (('runs', runs), ('scores', scores), ('table', table), ('curve', curve)):
         with atomic_write(out_dir / f'{name}.csv', 'w') as fh: df.to_csv(fh, index=name == 'table')
     with atomic_write(out_dir / 'table.md', 'w') as fh: fh.write(table_markdown(table))
-    summary = dict(table=json.loads(table.to_json(orient='index')), wall_s=wall, timing=timing, env=env_info(),
+    summary = dict(table=json.loads(table.to_json(orient='index')), wall_s=wall, timing=timing, train_s=train_s, env=env_info(),
                    folds=[dict(train=tr, test=te) for tr, te in plan], config=cfg.to_dict(),
                    unlabelled=dict(subjects=[video_subject(v, i) for i, v in enumerate(unl)], frames=sum(len(v.frames) for v in unl)))
     with atomic_write(out_dir / 'summary.json', 'w') as fh: json.dump(summary, fh, indent=2, default=str)

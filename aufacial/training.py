@@ -27,14 +27,14 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.torch_core import to_detach
 from fastai.optimizer import Adam
-from .core import (Config, DataFormatError, atomic_write, prepare_out_dir, check_int, check_float, seed_everything,
+from .core import (Config, DataFormatError, atomic_write, prepare_out_dir, check_int, check_float, seed_everything, read_json,
                            default_device, env_info)
 from .encoders import (EncoderConfig, SpatioTemporalEncoder, save_checkpoint, read_checkpoint, config_diff, to_plain, weights_digest)
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'CHECKPOINT_INTERVAL', 'TrainConfig', 'distributed_info', 'is_main_process', 'setup_distributed',
            'teardown_distributed', 'RankDL', 'DDPCallback', 'rng_state', 'set_rng_state', 'CheckpointCallback',
-           'RunLogCallback', 'data_fingerprint', 'data_inputs', 'record_run_inputs', 'check_run_inputs',
+           'RunLogCallback', 'run_train_s', 'data_fingerprint', 'data_inputs', 'record_run_inputs', 'check_run_inputs',
            'compile_model', 'make_learner', 'fit_learner', 'masked_mse_loss', 'smoke_dls', 'smoke_run', 'main']
 
 # %% ../nbs/06a_training.ipynb #c1d45c7f
@@ -246,7 +246,9 @@ class RunLogCallback(Callback):
 
     def before_fit(self):
         self.history = [h for h in getattr(self.learn, 'resume_history', []) if h['epoch'] < getattr(self.learn, 'resume_epoch', 0)]
-        self.start = getattr(self.learn, 'resume_epoch', 0); self.t0 = time.time(); self.write(False)
+        self.start = getattr(self.learn, 'resume_epoch', 0); self.t0 = time.time()
+        self.before_s = run_train_s(self.path) if self.start else 0.0   # a resumed run: the time of the fits that made it so far
+        self.write(False)
 
     def after_epoch(self):
         if self.epoch < self.start: return
@@ -260,8 +262,15 @@ class RunLogCallback(Callback):
         ck = next((c for c in self.learn.cbs if isinstance(c, CheckpointCallback)), None)
         d = dict(configs={k: {'class': type(c).__name__, **c.to_dict()} for k, c in self.configs.items()},
                  env=env_info(), world_size=distributed_info()[1], history=self.history, finished=finished,
-                 checkpoint_epochs=list(ck.saved_epochs) if ck is not None else [], wall_s=round(time.time() - self.t0, 2))
+                 checkpoint_epochs=list(ck.saved_epochs) if ck is not None else [], wall_s=round(time.time() - self.t0, 2),
+                 train_s=round(self.before_s + time.time() - self.t0, 2))
         with atomic_write(self.path, 'w') as f: json.dump(to_plain(d), f, indent=2, default=str)
+
+def run_train_s(path) -> float:
+    """Training seconds of the run whose log is `path` (`run.json`): its `train_s`, or for a log written before that field
+    existed its `wall_s` (the last fit's); 0.0 when there is no log. `DataFormatError` naming the file if it is not JSON."""
+    d = read_json(path, missing_ok=True) or {}
+    return float(d.get('train_s', d.get('wall_s', 0.0)))
 
 # %% ../nbs/06a_training.ipynb #d8554b79
 def _hash_into(h, x):
@@ -318,7 +327,7 @@ def check_run_inputs(out_dir, inputs: dict | None):
     if not p.exists():
         raise DataFormatError(p, 'missing: the run in this folder did not record what it was trained on, so it cannot be '
                               'resumed or reused safely; use another output folder or delete this one')
-    got, want = json.loads(p.read_text()), json.loads(json.dumps(to_plain(inputs)))
+    got, want = read_json(p), json.loads(json.dumps(to_plain(inputs)))
     diff = sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k))
     if diff:
         shown = '; '.join(f'{k}: {_short(got.get(k))} here, {_short(want.get(k))} now' for k in diff)
