@@ -1001,5 +1001,5 @@ d = { 'settings': { 'branch': 'main',
                                    'aufacial.training.setup_distributed': ('training.html#setup_distributed', 'aufacial/training.py'),
                                    'aufacial.training.smoke_dls': ('training.html#smoke_dls', 'aufacial/training.py'),
                                    'aufacial.training.smoke_run': ('training.html#smoke_run', 'aufacial/training.py'),
-                                   'aufacial.training.teardown_distributed': ( 'training.html#teardown_distributed',
-                                                                               'aufacial/training.py')}}}
+                                   'aufacial.training.teardown_distributed': ('training.html#teardown_distributed', 'aufacial/training.py'),
+                                   'aufacial.training.train_config_diff': ('training.html#train_config_diff', 'aufacial/training.py')}}}

@@ -19,8 +19,8 @@ from fastai.data.load import DataLoader as FaDataLoader
 from .core import Config, DataFormatError, check_int, check_float, seed_everything, DISFA_AUS, evaluating
 from .clips import sparse_label_mask
 from .encoders import (EncoderConfig, SpatioTemporalEncoder, MLPHead, register_model, save_checkpoint,
-                               load_checkpoint, read_checkpoint, config_diff, saved_config_diff)
-from .training import TrainConfig, make_learner, fit_learner, data_inputs, check_run_inputs, CHECKPOINT_INTERVAL
+                               load_checkpoint, read_checkpoint, config_diff)
+from .training import TrainConfig, make_learner, fit_learner, data_inputs, check_run_inputs, train_config_diff, CHECKPOINT_INTERVAL
 from .temporal_contrastive import _sub_config, _frames_of
 from .clips import to_float01
 from .losses import masked_bce
@@ -323,7 +323,7 @@ def _same_run(out_dir: Path, cfg: Config, train: TrainConfig, epochs: int):
     if not p.exists(): return None
     ck = read_checkpoint(p)
     ex = ck.get('extra') or {}
-    same = not config_diff(ck, cfg) and not saved_config_diff(ex.get('train_config'), train) and ex.get('epochs') == epochs
+    same = not config_diff(ck, cfg) and not train_config_diff(ex.get('train_config'), train) and ex.get('epochs') == epochs
     return p if same else None
 
 # A 2%-label epoch is a handful of steps: fine-tuning checkpoints at most once per `aufacial.training.CHECKPOINT_INTERVAL`.

@@ -21,7 +21,7 @@ from .clips import to_float01
 from .losses import temporal_contrastive_loss
 from .encoders import (EncoderConfig, SpatioTemporalEncoder, MLPHead, register_model, save_checkpoint,
                                load_checkpoint, read_checkpoint, config_diff)
-from .training import TrainConfig, make_learner, fit_learner, data_inputs, check_run_inputs, CHECKPOINT_INTERVAL
+from .training import TrainConfig, make_learner, fit_learner, data_inputs, check_run_inputs, train_config_diff, CHECKPOINT_INTERVAL
 from .metrics import icc31, linear_probe_regress, linear_probe_accuracy
 
 # %% auto #0
@@ -251,11 +251,13 @@ def _as_dls(videos_or_dls, cfg, bs, seed, device, valid_videos=None):
     raise ValueError(f'videos_or_dls must be fastai DataLoaders or a non-empty list of videos, got {type(videos_or_dls).__name__}')
 
 def _finished(out_dir: Path, cfg: Config, train: TrainConfig):
-    "`out_dir/encoder.pth` if `out_dir` holds a finished run of this very config (else None: train or resume)."
+    """`out_dir/encoder.pth` if `out_dir` holds a finished run of this very config and schedule (else None: train or
+    resume; a run of another schedule is then refused by `CheckpointCallback`)."""
     enc, last = out_dir / 'encoder.pth', out_dir / 'last.pth'
     if not (enc.exists() and last.exists()): return None
     ck = read_checkpoint(last)
-    return enc if not config_diff(ck, cfg) and (ck['epoch'] or 0) >= train.epochs else None
+    same = not config_diff(ck, cfg) and not train_config_diff((ck.get('extra') or {}).get('train_config'), train)
+    return enc if same and (ck['epoch'] or 0) >= train.epochs else None
 
 def pretrain_temporal_contrastive(cfg: TemporalContrastiveConfig, videos_or_dls, out_dir, train: TrainConfig | None = None,
                                   bs: int = 16, seed: int = 0, valid_videos=None, overwrite: bool = False, device=None,

@@ -29,13 +29,15 @@ from fastai.torch_core import to_detach
 from fastai.optimizer import Adam
 from .core import (Config, DataFormatError, atomic_write, prepare_out_dir, check_int, check_float, seed_everything, read_json,
                            default_device, env_info)
-from .encoders import (EncoderConfig, SpatioTemporalEncoder, save_checkpoint, read_checkpoint, config_diff, to_plain, weights_digest)
+from .encoders import (EncoderConfig, SpatioTemporalEncoder, save_checkpoint, read_checkpoint, config_diff, saved_config_diff,
+                               to_plain, weights_digest)
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'CHECKPOINT_INTERVAL', 'TrainConfig', 'distributed_info', 'is_main_process', 'setup_distributed',
-           'teardown_distributed', 'RankDL', 'DDPCallback', 'rng_state', 'set_rng_state', 'CheckpointCallback',
-           'RunLogCallback', 'run_train_s', 'data_fingerprint', 'data_inputs', 'record_run_inputs', 'check_run_inputs',
-           'compile_model', 'make_learner', 'fit_learner', 'masked_mse_loss', 'smoke_dls', 'smoke_run', 'main']
+__all__ = ['SCHEDULES', 'RESUME_FREE', 'CHECKPOINT_INTERVAL', 'TrainConfig', 'distributed_info', 'is_main_process',
+           'setup_distributed', 'teardown_distributed', 'RankDL', 'DDPCallback', 'rng_state', 'set_rng_state',
+           'train_config_diff', 'CheckpointCallback', 'RunLogCallback', 'run_train_s', 'data_fingerprint',
+           'data_inputs', 'record_run_inputs', 'check_run_inputs', 'compile_model', 'make_learner', 'fit_learner',
+           'masked_mse_loss', 'smoke_dls', 'smoke_run', 'main']
 
 # %% ../nbs/06a_training.ipynb #c1d45c7f
 SCHEDULES = ('one_cycle', 'flat_cos', 'constant')
@@ -183,6 +185,14 @@ def _opt_to(sd, params):
     state = [{k: (v.to(p.device) if isinstance(v, torch.Tensor) else v) for k, v in s.items()} for s, p in zip(sd['state'], params)]
     return {'state': state, 'hypers': L(dict(h) for h in sd['hypers'])}
 
+RESUME_FREE = ('compile', 'channels_last')   # TrainConfig fields that change speed, not the arithmetic
+
+def train_config_diff(saved: dict | None, train: TrainConfig) -> list:
+    """Fields in which `train` differs from the training config a run recorded (`saved`, a `to_dict()`), except those
+    a run may be resumed or reused with (`RESUME_FREE`); `['train_config']` when the run recorded none."""
+    if saved is None: return ['train_config']
+    return [k for k in saved_config_diff(saved, train) if k not in RESUME_FREE]
+
 class CheckpointCallback(Callback):
     """Atomic resumable checkpoint at `path` every `every` epochs: weights, configs, optimizer, epoch, RNG states; `fit` resumes from it.
     min_interval: seconds that must pass between two checkpoints (the last epoch's is always written), for schedules of many short epochs.
@@ -200,6 +210,12 @@ class CheckpointCallback(Callback):
             if diff:
                 raise DataFormatError(self.path, f'checkpoint was written for another model config ({ck["config_class"]}; '
                                       f'differing fields {diff}); use a new output directory or resume=False')
+            saved = (ck.get('extra') or {}).get('train_config')
+            tdiff = train_config_diff(saved, self.train_cfg) if self.train_cfg is not None else []
+            if tdiff:
+                shown = '; '.join(f'{k}: {(saved or {}).get(k)!r} here, {getattr(self.train_cfg, k, None)!r} now' for k in tdiff)
+                raise DataFormatError(self.path, f'checkpoint was written by a run with another training config ({shown}); '
+                                      'resuming would give neither run: use a new output directory or resume=False')
             model = getattr(self.learn.model, '_orig_mod', self.learn.model)
             own = model.state_dict()
             model.load_state_dict({k: v.to(own[k].device) if k in own else v for k, v in ck['state_dict'].items()})
