@@ -279,14 +279,14 @@ def finetune_stage(cache_dir, data, out, checkpoint=None, preset: str = 'tiny', 
 
 def evaluate_stage(cache_dir, data, out, preset: str = 'tiny', methods: str = '', seeds: str = '', quiet: bool = True,
                    progress: bool = True, unlabelled_cache: str = '', unlabelled_data: str = '', folds: str = '',
-                   target: str = 'intensity', pretrain_dir: str = '', pi_recipe: str = 'face') -> dict:
+                   target: str = 'intensity', pretrain_dir: str = '', pi_recipe: str = 'face', pi_epochs: int = 0) -> dict:
     """The protocol of `aufacial.evaluation` on the cached videos (plus stage-1-only subjects from `unlabelled_cache` /
     `unlabelled_data`): tables, CSV/JSON and figures in `out`; prints the table. `target='occurrence'`: the AU
     detection benchmark (F1), on the labels `cached_videos` gives for that target. `pretrain_dir`: where the pretrained
     encoders live (default `out/pretrain`); another evaluation's, of the same cache, shares its label-free stage 1.
-    `pi_recipe`: the person-independent pretraining recipe (`eval_config`)."""
+    `pi_recipe`: the person-independent pretraining recipe (`eval_config`); `pi_epochs` > 0: its epochs (else the preset's)."""
     from aufacial.evaluation import run_protocol, save_report, table_markdown
-    kw = {}
+    kw = dict(pi_epochs=pi_epochs) if pi_epochs else {}
     if methods: kw['methods'] = tuple(m.strip() for m in methods.split(',') if m.strip())
     if seeds: kw['seeds'] = tuple(int(s) for s in seeds.split(',') if s.strip())
     cfg = eval_config(preset, pi_recipe, **kw)
@@ -351,10 +351,11 @@ def evaluate(
     target: str = 'intensity',     # intensity (ICC) | occurrence (AU detection, F1; BP4D: a cache built with --target occurrence)
     pretrain_dir: str = '',        # pretrained encoders (default OUT/pretrain); another evaluation's, to share its stage 1
     pi_recipe: str = 'face',       # person_independent pretraining: face (the paper's) | expression (the change of expression; see 09)
+    pi_epochs: int = 0,            # person_independent pretraining epochs (0: the preset's)
 ):
     "k-fold, multi-seed evaluation of every method; tables, CSV/JSON and figures beside the run (resumable)."
     evaluate_stage(cache, data, out, preset, methods, seeds, unlabelled_cache=unlabelled_cache, unlabelled_data=unlabelled_data,
-                   folds=folds, target=target, pretrain_dir=pretrain_dir, pi_recipe=pi_recipe)
+                   folds=folds, target=target, pretrain_dir=pretrain_dir, pi_recipe=pi_recipe, pi_epochs=pi_epochs)
 
 # %% ../nbs/14_cli.ipynb #68acb650
 def _load_regressor(checkpoint):
@@ -486,10 +487,11 @@ def apply(
 
 # %% ../nbs/14_cli.ipynb #25e9fb09
 def demo_run(out='runs/demo', n_subjects: int = 6, n_frames: int = 240, seed: int = 0, preset: str = 'tiny',
-             seeds: str = '', quiet: bool = True, n_unlabelled: int = 0, unlabelled_frames: int = 0, pi_recipe: str = 'face') -> dict:
+             seeds: str = '', quiet: bool = True, n_unlabelled: int = 0, unlabelled_frames: int = 0, pi_recipe: str = 'face',
+             pi_epochs: int = 0) -> dict:
     """Run every stage under `out` (data/, cache/, eval/, apply/; with `n_unlabelled` > 0 also unlabelled_data/ and
     unlabelled_cache/: extra stage-1-only subjects of `unlabelled_frames` frames, default `n_frames`) and return the
-    summary (also in `out/demo.json`). `pi_recipe`: the person-independent pretraining recipe (`eval_config`)."""
+    summary (also in `out/demo.json`). `pi_recipe`, `pi_epochs`: person-independent pretraining (`evaluate_stage`)."""
     from aufacial.core import check_int
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     cfg = eval_config(preset, pi_recipe)
@@ -504,7 +506,8 @@ def demo_run(out='runs/demo', n_subjects: int = 6, n_frames: int = 240, seed: in
         synth_stage(out / 'unlabelled_data', n_unlabelled, unlabelled_frames or n_frames, seed, size=size, first=n_subjects + 1)
         cache_stage(out / 'unlabelled_data', out / 'unlabelled_cache', size=cfg.sparse.size)
         unl = dict(unlabelled_cache=out / 'unlabelled_cache', unlabelled_data=out / 'unlabelled_data'); wall['unlabelled'] = time.time() - t
-    t = time.time(); res = evaluate_stage(out / 'cache', out / 'data', out / 'eval', preset, seeds=seeds, quiet=quiet, pi_recipe=pi_recipe, **unl); wall['evaluate'] = time.time() - t
+    t = time.time(); res = evaluate_stage(out / 'cache', out / 'data', out / 'eval', preset, seeds=seeds, quiet=quiet, pi_recipe=pi_recipe,
+                                          pi_epochs=pi_epochs, **unl); wall['evaluate'] = time.time() - t
     t = time.time()
     m = 'temporal_contrastive' if 'temporal_contrastive' in cfg.methods else cfg.methods[0]
     r = res['runs']
@@ -515,7 +518,7 @@ def demo_run(out='runs/demo', n_subjects: int = 6, n_frames: int = 240, seed: in
     csv = apply_video(vid, ft, out / 'apply' / f'{test_subject}_aus.csv', detector='mtcnn')
     wall['apply'] = time.time() - t
     from aufacial.evaluation import table_markdown
-    summary = dict(out=str(out), preset=preset, pi_recipe=pi_recipe, n_unlabelled=n_unlabelled, table=json.loads(res['table'].to_json(orient='index')),
+    summary = dict(out=str(out), preset=preset, pi_recipe=pi_recipe, pi_epochs=pi_epochs, n_unlabelled=n_unlabelled, table=json.loads(res['table'].to_json(orient='index')),
                    wall_s={k: round(v, 1) for k, v in wall.items()},
                    total_s=round(time.time() - t0, 1), apply_csv=str(csv), model=str(ft))
     _write_json(out / 'demo.json', summary)
@@ -533,6 +536,8 @@ def demo(
     n_unlabelled: int = 0,     # extra synthetic subjects for pretraining only (ids after the labelled ones)
     unlabelled_frames: int = 0,  # frames per unlabelled subject (0: n_frames)
     pi_recipe: str = 'face',   # person_independent pretraining: face (the paper's) | expression (the change of expression; see 09)
+    pi_epochs: int = 0,        # person_independent pretraining epochs (0: the preset's)
 ):
     "The whole job on synthetic data: synthesise, cache, pretrain, fine-tune, evaluate, apply; prints the results table."
-    demo_run(out, n_subjects, n_frames, seed, preset, seeds, n_unlabelled=n_unlabelled, unlabelled_frames=unlabelled_frames, pi_recipe=pi_recipe)
+    demo_run(out, n_subjects, n_frames, seed, preset, seeds, n_unlabelled=n_unlabelled, unlabelled_frames=unlabelled_frames, pi_recipe=pi_recipe,
+             pi_epochs=pi_epochs)

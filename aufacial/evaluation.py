@@ -27,8 +27,8 @@ from .person_independent import PersonIndependentConfig, pretrain_person_indepen
 
 # %% auto #0
 __all__ = ['METHODS', 'PRETRAINED', 'EvalConfig', 'fold_plan', 'pretrain_method', 'method_config', 'aligned_crops',
-           'unlabelled_sets', 'run_protocol', 'summarise', 'table_markdown', 'plot_au_bars', 'plot_label_curve',
-           'plot_timeline', 'save_report']
+           'unlabelled_sets', 'run_protocol', 'scores_at', 'seed_scores', 'summarise', 'table_markdown', 'plot_au_bars',
+           'plot_label_curve', 'plot_timeline', 'save_report']
 
 # %% ../nbs/13_evaluation.ipynb #638ccdc5
 METHODS = ('scratch', 'temporal_contrastive', 'person_independent', 'supervised')
@@ -53,6 +53,7 @@ class EvalConfig(Config):
     finetune: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, lr=1e-3, wd=1e-4))
     bs: int = 8
     pretrain_bs: int = 16
+    pi_epochs: int = 0                    # person-independent pretraining epochs (0: pretrain.epochs)
 
     def __post_init__(self):
         for k, cls in (('sparse', SparseRegressionConfig), ('tc', TemporalContrastiveConfig), ('pi', PersonIndependentConfig),
@@ -64,6 +65,7 @@ class EvalConfig(Config):
     def validate(self):
         subject_folds(self.folds, ['SN001']) if self.folds.startswith('synthetic') else subject_folds(self.folds)
         check_int('max_folds', self.max_folds, lo=0); check_int('bs', self.bs, lo=1); check_int('pretrain_bs', self.pretrain_bs, lo=1)
+        check_int('pi_epochs', self.pi_epochs, lo=0)
         for m in self.methods + self.curve_methods:
             if m not in METHODS: raise ValueError(f'methods: unknown method {m!r}; known: {METHODS}')
         if not self.methods: raise ValueError('methods must not be empty')
@@ -127,7 +129,8 @@ def pretrain_method(method: str, cfg: EvalConfig, videos, out_dir, quiet: bool =
     if method == 'temporal_contrastive':
         return pretrain_temporal_contrastive(cfg.tc, list(videos), out_dir, cfg.pretrain, bs=cfg.pretrain_bs, seed=cfg.pretrain.seed,
                                              quiet=quiet, device=device)
-    return pretrain_person_independent(cfg.pi, list(videos), out_dir, cfg.pretrain, bs=cfg.pretrain_bs, seed=cfg.pretrain.seed,
+    train = cfg.pretrain.replace(epochs=cfg.pi_epochs) if cfg.pi_epochs else cfg.pretrain
+    return pretrain_person_independent(cfg.pi, list(videos), out_dir, train, bs=cfg.pretrain_bs, seed=cfg.pretrain.seed,
                                        quiet=quiet, device=device)
 
 def method_config(method: str, cfg: EvalConfig, fraction: float, seed: int) -> tuple[SparseRegressionConfig, TrainConfig]:
@@ -278,6 +281,14 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
     with atomic_write(out_dir / 'summary.json', 'w') as fh: json.dump(summary, fh, indent=2, default=str)
     return dict(table=table, scores=scores, runs=runs, curve=curve, predictions=preds, wall_s=wall, plan=plan)
 
+def scores_at(scores: pd.DataFrame, method: str, fraction: float) -> pd.DataFrame:
+    "The rows of `scores` (per method, fraction, seed) of `method` at label `fraction`, in seed order."
+    return scores[(scores.method == method) & np.isclose(scores.fraction, fraction)].sort_values('seed')
+
+def seed_scores(scores: pd.DataFrame, method: str, fraction: float, metric: str = 'icc') -> np.ndarray:
+    "`metric` of `method` at label `fraction`, one value per seed in seed order (float [n_seeds]; empty if it did not run)."
+    return scores_at(scores, method, fraction)[metric].to_numpy()
+
 def summarise(scores: pd.DataFrame, cfg: EvalConfig) -> pd.DataFrame:
     """The table: per method at the table's label fraction (supervised at 100%), mean ± std over seeds of the pooled
     score -- mean ICC (and PCC, MAE) of intensities, or mean F1 (and the F1 of saying 'present' always) of AU detection --
@@ -285,7 +296,7 @@ def summarise(scores: pd.DataFrame, cfg: EvalConfig) -> pd.DataFrame:
     rows, k = {}, cfg.metric
     for m in cfg.methods:
         f = 1.0 if m == 'supervised' else cfg.label_fraction
-        d = scores[(scores.method == m) & np.isclose(scores.fraction, f)]
+        d = scores_at(scores, m, f)
         if not len(d): continue
         rows[m] = {'labels': f'{f:.0%}', f'{k}_mean': d[k].mean(), f'{k}_std': d[k].std(ddof=1) if len(d) > 1 else 0.0}
         rows[m].update(dict(f1_always=d.f1_always.mean()) if k == 'f1' else dict(pcc_mean=d.pcc.mean(), mae_mean=d.mae.mean(), f1_mean=d.f1.mean()))

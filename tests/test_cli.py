@@ -42,6 +42,7 @@ def test_help_of_every_script(tmp_path):
         assert r.returncode == 0, (name, r.stderr)
         assert 'usage' in r.stdout.lower(), name
         if name in ('pretrain', 'evaluate', 'demo'): assert '--pi-recipe' in r.stdout, (name, r.stdout)
+        if name in ('evaluate', 'demo'): assert '--pi-epochs' in r.stdout, (name, r.stdout)
 
 def test_stages_write_config_and_metrics(stages):
     d = stages
