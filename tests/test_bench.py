@@ -19,10 +19,10 @@ def test_bench_finetune_tiny():
     for k in ('every_epoch', 'interval'): _check_ratio(d[f'ratio_{k}'], d['clips_per_s'][k], d['clips_per_s']['model_only'])
 
 
-def _check_ratio(ratio, fast, slow):
-    "A reported ratio is positive, finite and equal to the quotient of the two reported throughputs (up to their rounding)."
-    assert 0 < ratio < math.inf and fast > 0 and slow > 0, (ratio, fast, slow)
-    assert math.isclose(ratio, fast / slow, rel_tol=0.02, abs_tol=2e-3), (ratio, fast, slow)
+def _check_ratio(ratio, num, den):
+    "A reported ratio is positive, finite and equal to num / den, the two reported throughputs (up to their rounding)."
+    assert 0 < ratio < math.inf and num > 0 and den > 0, (ratio, num, den)
+    assert math.isclose(ratio, num / den, rel_tol=0.02, abs_tol=2e-3), (ratio, num, den)
 
 def _bench_methods(*args, env=None):
     cmd = [sys.executable, str(ROOT / 'scripts' / 'bench_methods.py'), '--preset', 'tiny', '--device', 'cpu', '--batch-size', '4',
