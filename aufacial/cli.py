@@ -35,14 +35,18 @@ def _say(*a):
 
 PI_RECIPES = ('face', 'expression')
 
-def eval_config(preset: str = 'tiny', pi_recipe: str = 'face', **kw):
+def eval_config(preset: str = 'tiny', pi_recipe: str = 'face', pretrain_epochs: int = 0, **kw):
     """The `aufacial.evaluation.EvalConfig` of a preset ('tiny' | 'cpu' | 'gpu'), fields `kw` replaced. pi_recipe:
     person-independent pretraining as in the paper ('face': the decoder draws the whole face) or with the recipe whose AU
-    code learns AU intensity at the CPU size ('expression': `PersonIndependentConfig.expression_recipe`)."""
+    code learns AU intensity at the CPU size ('expression': `PersonIndependentConfig.expression_recipe`).
+    `pretrain_epochs` > 0: the pretraining epochs of every pretrained method (`pi_epochs` still overrides them for
+    person_independent); 0 keeps the preset's."""
     from aufacial.evaluation import EvalConfig
+    from aufacial.core import check_int
     if preset not in PRESETS: raise ValueError(f'preset must be one of {PRESETS}, got {preset!r}')
     if pi_recipe not in PI_RECIPES: raise ValueError(f'pi_recipe must be one of {PI_RECIPES}, got {pi_recipe!r}')
     cfg = getattr(EvalConfig, preset)(**kw)
+    if check_int('pretrain_epochs', pretrain_epochs, lo=0): cfg = cfg.replace(pretrain=cfg.pretrain.replace(epochs=pretrain_epochs))
     return cfg.replace(pi=cfg.pi.expression_recipe()) if pi_recipe == 'expression' else cfg
 
 # %% ../nbs/14_cli.ipynb #2e76080d
@@ -233,9 +237,8 @@ def pretrain_stage(cache_dir, data, out, method: str = 'temporal_contrastive', p
     (`aufacial.training.check_run_inputs`, `CheckpointCallback`)."""
     from aufacial.evaluation import pretrain_method, PRETRAINED, unlabelled_sets
     if method not in PRETRAINED: raise ValueError(f'method must be one of {sorted(PRETRAINED)}, got {method!r}')
-    cfg = eval_config(preset, pi_recipe)
+    cfg = eval_config(preset, pi_recipe, epochs)
     cfg = cfg.replace(folds=folds_for(data, cfg.folds, folds))
-    if epochs: cfg = cfg.replace(pretrain=cfg.pretrain.replace(epochs=epochs))
     stage_target = (_read_json(Path(cache_dir) / 'stage.json') or {}).get('target', 'intensity')   # frames only: any cache
     tr, te = _fold_videos(cache_dir, data, cfg.folds, fold, stage_target)
     pi = method == 'person_independent'
@@ -279,17 +282,19 @@ def finetune_stage(cache_dir, data, out, checkpoint=None, preset: str = 'tiny', 
 
 def evaluate_stage(cache_dir, data, out, preset: str = 'tiny', methods: str = '', seeds: str = '', quiet: bool = True,
                    progress: bool = True, unlabelled_cache: str = '', unlabelled_data: str = '', folds: str = '',
-                   target: str = 'intensity', pretrain_dir: str = '', pi_recipe: str = 'face', pi_epochs: int = 0) -> dict:
+                   target: str = 'intensity', pretrain_dir: str = '', pi_recipe: str = 'face', pi_epochs: int = 0,
+                   pretrain_epochs: int = 0) -> dict:
     """The protocol of `aufacial.evaluation` on the cached videos (plus stage-1-only subjects from `unlabelled_cache` /
     `unlabelled_data`): tables, CSV/JSON and figures in `out`; prints the table. `target='occurrence'`: the AU
     detection benchmark (F1), on the labels `cached_videos` gives for that target. `pretrain_dir`: where the pretrained
     encoders live (default `out/pretrain`); another evaluation's, of the same cache, shares its label-free stage 1.
-    `pi_recipe`: the person-independent pretraining recipe (`eval_config`); `pi_epochs` > 0: its epochs (else the preset's)."""
+    `pi_recipe`: the person-independent pretraining recipe (`eval_config`); `pi_epochs` > 0: its epochs (else the preset's);
+    `pretrain_epochs` > 0: every pretrained method's epochs (`eval_config`)."""
     from aufacial.evaluation import run_protocol, save_report, table_markdown
     kw = dict(pi_epochs=pi_epochs) if pi_epochs else {}
     if methods: kw['methods'] = tuple(m.strip() for m in methods.split(',') if m.strip())
     if seeds: kw['seeds'] = tuple(int(s) for s in seeds.split(',') if s.strip())
-    cfg = eval_config(preset, pi_recipe, **kw)
+    cfg = eval_config(preset, pi_recipe, pretrain_epochs, **kw)
     cfg = cfg.replace(folds=folds_for(data, cfg.folds, folds), sparse=cfg.sparse.replace(target=_check_target(target)))
     vids = cached_videos(cache_dir, data, target=target)
     pi = 'person_independent' in cfg.methods + cfg.curve_methods
@@ -351,11 +356,13 @@ def evaluate(
     target: str = 'intensity',     # intensity (ICC) | occurrence (AU detection, F1; BP4D: a cache built with --target occurrence)
     pretrain_dir: str = '',        # pretrained encoders (default OUT/pretrain); another evaluation's, to share its stage 1
     pi_recipe: str = 'face',       # person_independent pretraining: face (the paper's) | expression (the change of expression; see 09)
-    pi_epochs: int = 0,            # person_independent pretraining epochs (0: the preset's)
+    pi_epochs: int = 0,            # person_independent pretraining epochs (0: --pretrain-epochs, else the preset's)
+    pretrain_epochs: int = 0,      # pretraining epochs of every pretrained method (0: the preset's)
 ):
     "k-fold, multi-seed evaluation of every method; tables, CSV/JSON and figures beside the run (resumable)."
     evaluate_stage(cache, data, out, preset, methods, seeds, unlabelled_cache=unlabelled_cache, unlabelled_data=unlabelled_data,
-                   folds=folds, target=target, pretrain_dir=pretrain_dir, pi_recipe=pi_recipe, pi_epochs=pi_epochs)
+                   folds=folds, target=target, pretrain_dir=pretrain_dir, pi_recipe=pi_recipe, pi_epochs=pi_epochs,
+                   pretrain_epochs=pretrain_epochs)
 
 # %% ../nbs/14_cli.ipynb #68acb650
 def _load_regressor(checkpoint):
@@ -488,13 +495,14 @@ def apply(
 # %% ../nbs/14_cli.ipynb #25e9fb09
 def demo_run(out='runs/demo', n_subjects: int = 6, n_frames: int = 240, seed: int = 0, preset: str = 'tiny',
              seeds: str = '', quiet: bool = True, n_unlabelled: int = 0, unlabelled_frames: int = 0, pi_recipe: str = 'face',
-             pi_epochs: int = 0) -> dict:
+             pi_epochs: int = 0, pretrain_epochs: int = 0) -> dict:
     """Run every stage under `out` (data/, cache/, eval/, apply/; with `n_unlabelled` > 0 also unlabelled_data/ and
     unlabelled_cache/: extra stage-1-only subjects of `unlabelled_frames` frames, default `n_frames`) and return the
-    summary (also in `out/demo.json`). `pi_recipe`, `pi_epochs`: person-independent pretraining (`evaluate_stage`)."""
+    summary (also in `out/demo.json`). `pi_recipe`, `pi_epochs`: person-independent pretraining; `pretrain_epochs`: every
+    pretrained method's epochs (`evaluate_stage`)."""
     from aufacial.core import check_int
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    cfg = eval_config(preset, pi_recipe)
+    cfg = eval_config(preset, pi_recipe, pretrain_epochs)
     n_unlabelled = check_int('n_unlabelled', n_unlabelled, 0)
     size = max(64, 2 * cfg.sparse.size)      # render at twice the crop size: the aligned face crop keeps its detail
     t0, wall = time.time(), {}
@@ -507,7 +515,7 @@ def demo_run(out='runs/demo', n_subjects: int = 6, n_frames: int = 240, seed: in
         cache_stage(out / 'unlabelled_data', out / 'unlabelled_cache', size=cfg.sparse.size)
         unl = dict(unlabelled_cache=out / 'unlabelled_cache', unlabelled_data=out / 'unlabelled_data'); wall['unlabelled'] = time.time() - t
     t = time.time(); res = evaluate_stage(out / 'cache', out / 'data', out / 'eval', preset, seeds=seeds, quiet=quiet, pi_recipe=pi_recipe,
-                                          pi_epochs=pi_epochs, **unl); wall['evaluate'] = time.time() - t
+                                          pi_epochs=pi_epochs, pretrain_epochs=pretrain_epochs, **unl); wall['evaluate'] = time.time() - t
     t = time.time()
     m = 'temporal_contrastive' if 'temporal_contrastive' in cfg.methods else cfg.methods[0]
     r = res['runs']
@@ -518,7 +526,7 @@ def demo_run(out='runs/demo', n_subjects: int = 6, n_frames: int = 240, seed: in
     csv = apply_video(vid, ft, out / 'apply' / f'{test_subject}_aus.csv', detector='mtcnn')
     wall['apply'] = time.time() - t
     from aufacial.evaluation import table_markdown
-    summary = dict(out=str(out), preset=preset, pi_recipe=pi_recipe, pi_epochs=pi_epochs, n_unlabelled=n_unlabelled, table=json.loads(res['table'].to_json(orient='index')),
+    summary = dict(out=str(out), preset=preset, pi_recipe=pi_recipe, pi_epochs=pi_epochs, pretrain_epochs=pretrain_epochs, n_unlabelled=n_unlabelled, table=json.loads(res['table'].to_json(orient='index')),
                    wall_s={k: round(v, 1) for k, v in wall.items()},
                    total_s=round(time.time() - t0, 1), apply_csv=str(csv), model=str(ft))
     _write_json(out / 'demo.json', summary)
@@ -536,8 +544,9 @@ def demo(
     n_unlabelled: int = 0,     # extra synthetic subjects for pretraining only (ids after the labelled ones)
     unlabelled_frames: int = 0,  # frames per unlabelled subject (0: n_frames)
     pi_recipe: str = 'face',   # person_independent pretraining: face (the paper's) | expression (the change of expression; see 09)
-    pi_epochs: int = 0,        # person_independent pretraining epochs (0: the preset's)
+    pi_epochs: int = 0,        # person_independent pretraining epochs (0: --pretrain-epochs, else the preset's)
+    pretrain_epochs: int = 0,  # pretraining epochs of every pretrained method (0: the preset's)
 ):
     "The whole job on synthetic data: synthesise, cache, pretrain, fine-tune, evaluate, apply; prints the results table."
     demo_run(out, n_subjects, n_frames, seed, preset, seeds, n_unlabelled=n_unlabelled, unlabelled_frames=unlabelled_frames, pi_recipe=pi_recipe,
-             pi_epochs=pi_epochs)
+             pi_epochs=pi_epochs, pretrain_epochs=pretrain_epochs)

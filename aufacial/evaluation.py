@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 from .core import (Config, DataFormatError, DISFA_AUS, atomic_write, check_int, check_float, env_info,
-                           seed_everything)
+                           read_json, seed_everything)
 from .clips import subject_folds
 from .encoders import EncoderConfig, load_checkpoint
 from .training import TrainConfig, run_train_s
@@ -28,7 +28,7 @@ from .person_independent import PersonIndependentConfig, pretrain_person_indepen
 # %% auto #0
 __all__ = ['METHODS', 'PRETRAINED', 'EvalConfig', 'fold_plan', 'pretrain_method', 'method_config', 'aligned_crops',
            'unlabelled_sets', 'run_protocol', 'scores_at', 'seed_scores', 'summarise', 'table_markdown', 'plot_au_bars',
-           'plot_label_curve', 'plot_timeline', 'save_report']
+           'plot_label_curve', 'plot_timeline', 'save_report', 'train_time_summary']
 
 # %% ../nbs/13_evaluation.ipynb #638ccdc5
 METHODS = ('scratch', 'temporal_contrastive', 'person_independent', 'supervised')
@@ -398,3 +398,16 @@ def save_report(res: dict, cfg: EvalConfig, videos, out_dir, aus=DISFA_AUS) -> l
     fig, axs = plt.subplots(n, 1, figsize=(11, 1.8 * n), sharex=True, squeeze=False); plot_timeline(res['predictions'], v, frac, aus, axs=axs, target=cfg.sparse.target)
     save(fig, 'timeline.png')
     return out
+
+# %% ../nbs/13_evaluation.ipynb #7a1e0002
+def train_time_summary(run_dir) -> str:
+    """'training time (s): pretraining P, N fine-tuning runs F' for the `run_protocol` folder `run_dir`, from the
+    `train_s` of its `summary.json` (seconds per run, see `run_train_s`). `DataFormatError` naming the file when it is
+    missing, is not JSON or has no `train_s`."""
+    path = Path(run_dir) / 'summary.json'
+    d = read_json(path)
+    t = d.get('train_s') if isinstance(d, dict) else None
+    if not isinstance(t, dict): raise DataFormatError(path, "has no 'train_s' table (not written by run_protocol?)")
+    pre = sum(v for k, v in t.items() if k.startswith('pretrain'))
+    ft = [v for k, v in t.items() if k.startswith('finetune')]
+    return f'training time (s): pretraining {pre:.0f}, {len(ft)} fine-tuning runs {sum(ft):.0f}'
