@@ -29,7 +29,8 @@ __all__ = ['METHODS', 'ContraWarpingConfig', 'encoder_for', 'ContraWarpingNet', 
            'contrawarping_objective_naive', 'ContraWarpingLoss', 'view_with_warps', 'make_views', 'ContraWarpingViews',
            'LossTerms', 'image_dls', 'contrawarping_learner', 'pretrain', 'extract_features', 'linear_probe',
            'knn_retrieve_naive', 'knn_retrieve', 'evaluate_encoder', 'SupervisedNet', 'AugmentBatch',
-           'supervised_learner', 'predict_labels', 'load_stills', 'show_views', 'show_retrieval', 'compare_methods']
+           'supervised_learner', 'predict_labels', 'load_stills', 'show_views', 'show_retrieval', 'compare_methods',
+           'warp_sensitivity']
 
 # %% ../nbs/10_contrawarping.ipynb #8fd34f4e
 @dataclass
@@ -448,3 +449,39 @@ def compare_methods(cfg: ContraWarpingConfig, x_train, y_train, x_test, y_test, 
         rows.append(row); models[m] = model
         if log: log(row)
     return pd.DataFrame(rows).set_index('method'), models
+
+# %% ../nbs/10_contrawarping.ipynb #ws000002
+@torch.no_grad()
+def warp_sensitivity(model: nn.Module, x: torch.Tensor, cfg: ContraWarpingConfig, augment: GlobalAugment | None = None,
+                     n: int = 256, seed: int = 0) -> dict:
+    """Does a network tell a local warp from a positive view? For the first `n` faces of x uint8 [N, 3, S, S], in eval
+    mode: two global views v1, v2 and one local warp w of v2 (strength `cfg.warp_strength`, v2's global parameters).
+    Returns floats: 'feat_cos_views' = mean cos(f(v1), f(v2)) and 'feat_cos_warp' = mean cos(f(v2), f(w)) of the encoder
+    features `model.forward_features`, centred on their mean over all the views; for a BYOL-type net (with `predict` and
+    `embed_target`) also 'cos_pos' = mean cos(q(v1), z(v2)), 'cos_warp' = mean cos(q(v1), z(w)), 'cos_other' = mean
+    cos(q(v1_i), z(v2_j)) over j != i, and 'warp_detected' = fraction of faces with cos(q(v1), z(v2)) > cos(q(v1), z(w))
+    (NaN for other models)."""
+    _check_size(x, cfg, 'x')
+    x = x[:check_int('n', n, 2)]
+    if len(x) < 2: raise ValueError(f'warp_sensitivity needs at least 2 faces, got {len(x)}')
+    augment = augment if augment is not None else GlobalAugment(AugmentConfig())
+    with evaluating(model) as dev:
+        g = torch.Generator(device=dev).manual_seed(seed)
+        v1, v2, _, w = make_views(x.to(dev), cfg.replace(warp_weight=1.0, n_neg=1), augment, g)
+        w = w[:, 0]
+        cos = lambda a, b: F.cosine_similarity(a.float(), b.float(), dim=-1)
+        f1, f2, fw = (model.forward_features(v).float() for v in (v1, v2, w))
+        mu = torch.cat([f1, f2, fw]).mean(0)            # centred: pooled ReLU features are all positive, so raw cosines are all near 1
+        f1, f2, fw = f1 - mu, f2 - mu, fw - mu
+        out = {'feat_cos_views': float(cos(f1, f2).mean()), 'feat_cos_warp': float(cos(f2, fw).mean())}
+        nan = float('nan')
+        if hasattr(model, 'predict') and hasattr(model, 'embed_target'):
+            p = F.normalize(model.predict(v1).float(), dim=-1)
+            z, zw = F.normalize(model.embed_target(v2).float(), dim=-1), F.normalize(model.embed_target(w).float(), dim=-1)
+            s = p @ z.T
+            pos, warp = s.diag(), (p * zw).sum(-1)
+            other = (s.sum(1) - pos) / (len(p) - 1)
+            out.update(cos_pos=float(pos.mean()), cos_warp=float(warp.mean()), cos_other=float(other.mean()),
+                       warp_detected=float((pos > warp).float().mean()))
+        else: out.update(cos_pos=nan, cos_warp=nan, cos_other=nan, warp_detected=nan)
+    return out
