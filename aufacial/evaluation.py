@@ -197,7 +197,8 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
     of `aus` (the regressor's `n_aus` is set to match), and be 0/1 when `cfg.sparse.target == 'occurrence'`.
     `unlabelled` (+ `unlabelled_synth` for person_independent): extra stage-1 videos of subjects outside every fold,
     added to each fold's pretraining set. Writes config.json, runs.csv, scores.csv, table.csv, table.md, summary.json,
-    predictions/*.npz into `out_dir`; pretrained encoders go to `pretrain_dir` (default `out_dir/pretrain`): stage 1 never
+    predictions/*.npz into `out_dir`; runs.csv is rewritten after every job, so a run stopped part way keeps the scores of
+    the jobs it finished (calling again with the same `out_dir` reuses them and completes the rest); pretrained encoders go to `pretrain_dir` (default `out_dir/pretrain`): stage 1 never
     sees labels, so an intensity and a detection evaluation of the same videos can share it."""
     videos = list(videos)
     by_key = {video_key(v, i): v for i, v in enumerate(videos)}
@@ -257,6 +258,7 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
                          run_dir=str(run_dir.relative_to(out_dir)),
                          n_labelled=int((getattr(model, 'fit_info', None) or model.checkpoint['extra'])['n_labelled']),
                          **_score(torch.cat(pr).numpy(), yt, aus, cfg.sparse.target)))
+        with atomic_write(out_dir / 'runs.csv', 'w') as fh: pd.DataFrame(rows).to_csv(fh, index=False)   # a stopped run keeps these
     runs = pd.DataFrame(rows)
     # pooled over folds, per (method, fraction, seed)
     scores = []
