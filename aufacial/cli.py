@@ -283,15 +283,18 @@ def finetune_stage(cache_dir, data, out, checkpoint=None, preset: str = 'tiny', 
 def evaluate_stage(cache_dir, data, out, preset: str = 'tiny', methods: str = '', seeds: str = '', quiet: bool = True,
                    progress: bool = True, unlabelled_cache: str = '', unlabelled_data: str = '', folds: str = '',
                    target: str = 'intensity', pretrain_dir: str = '', pi_recipe: str = 'face', pi_epochs: int = 0,
-                   pretrain_epochs: int = 0) -> dict:
+                   pretrain_epochs: int = 0, freeze: str = '') -> dict:
     """The protocol of `aufacial.evaluation` on the cached videos (plus stage-1-only subjects from `unlabelled_cache` /
     `unlabelled_data`): tables, CSV/JSON and figures in `out`; prints the table. `target='occurrence'`: the AU
     detection benchmark (F1), on the labels `cached_videos` gives for that target. `pretrain_dir`: where the pretrained
     encoders live (default `out/pretrain`); another evaluation's, of the same cache, shares its label-free stage 1.
     `pi_recipe`: the person-independent pretraining recipe (`eval_config`); `pi_epochs` > 0: its epochs (else the preset's);
-    `pretrain_epochs` > 0: every pretrained method's epochs (`eval_config`)."""
+    `pretrain_epochs` > 0: every pretrained method's epochs (`eval_config`). `freeze`: what of a pretrained encoder
+    fine-tuning trains ('frozen' | 'partial' | 'full'; empty: the preset's `pretrained_freeze`); scratch and supervised
+    always train everything."""
     from aufacial.evaluation import run_protocol, save_report, table_markdown
     kw = dict(pi_epochs=pi_epochs) if pi_epochs else {}
+    if freeze: kw['pretrained_freeze'] = freeze
     if methods: kw['methods'] = tuple(m.strip() for m in methods.split(',') if m.strip())
     if seeds: kw['seeds'] = tuple(int(s) for s in seeds.split(',') if s.strip())
     cfg = eval_config(preset, pi_recipe, pretrain_epochs, **kw)
@@ -358,11 +361,12 @@ def evaluate(
     pi_recipe: str = 'face',       # person_independent pretraining: face (the paper's) | expression (the change of expression; see 09)
     pi_epochs: int = 0,            # person_independent pretraining epochs (0: --pretrain-epochs, else the preset's)
     pretrain_epochs: int = 0,      # pretraining epochs of every pretrained method (0: the preset's)
+    freeze: str = '',              # fine-tuning of a pretrained encoder: frozen | partial | full (empty: the preset's)
 ):
     "k-fold, multi-seed evaluation of every method; tables, CSV/JSON and figures beside the run (resumable)."
     evaluate_stage(cache, data, out, preset, methods, seeds, unlabelled_cache=unlabelled_cache, unlabelled_data=unlabelled_data,
                    folds=folds, target=target, pretrain_dir=pretrain_dir, pi_recipe=pi_recipe, pi_epochs=pi_epochs,
-                   pretrain_epochs=pretrain_epochs)
+                   pretrain_epochs=pretrain_epochs, freeze=freeze)
 
 # %% ../nbs/14_cli.ipynb #68acb650
 def _load_regressor(checkpoint):
