@@ -348,7 +348,21 @@ def check_run_inputs(out_dir, inputs: dict | None):
     if diff:
         shown = '; '.join(f'{k}: {_short(got.get(k))} here, {_short(want.get(k))} now' for k in diff)
         raise DataFormatError(p, f'the run in this folder was trained on other inputs ({shown}); use another output '
-                              'folder or delete this one')
+                              'folder or delete this one' + _threads_hint(out_dir, got, diff))
+
+def _threads_hint(out_dir, got: dict, diff: list) -> str:
+    """When only the data differ, for the same subjects, and `out_dir/run.json` says the run used another torch thread
+    count than this process: the likely cause (videos rendered again by `aufacial.synthetic` differ by rounding under
+    another thread count) and the fix. Otherwise ''."""
+    if diff != ['data'] or not got.get('subjects'): return ''
+    try: then = int(read_json(Path(out_dir) / 'run.json')['env']['threads'])
+    except Exception: return ''
+    now = torch.get_num_threads()
+    if then == now: return ''
+    return (f'. The subjects are the same, and the run used {then} torch threads where this process uses {now}: videos '
+            f'that aufacial.synthetic renders again (person-independent pretraining on a synthetic tree) can differ in a few '
+            f'pixels under another thread count. To resume this run, use {then} threads (OMP_NUM_THREADS={then}, or '
+            f'torch.set_num_threads({then}))')
 
 def _short(v, n: int = 80) -> str:
     s = json.dumps(v)
