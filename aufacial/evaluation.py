@@ -198,8 +198,9 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
     `unlabelled` (+ `unlabelled_synth` for person_independent): extra stage-1 videos of subjects outside every fold,
     added to each fold's pretraining set. Writes config.json, runs.csv, scores.csv, table.csv, table.md, summary.json,
     predictions/*.npz into `out_dir`; runs.csv is rewritten after every job, so a run stopped part way keeps the scores of
-    the jobs it finished (calling again with the same `out_dir` reuses them and completes the rest); pretrained encoders go to `pretrain_dir` (default `out_dir/pretrain`): stage 1 never
-    sees labels, so an intensity and a detection evaluation of the same videos can share it."""
+    the jobs it finished (calling again with the same `out_dir` reuses them and completes the rest). Pretrained encoders
+    go to `pretrain_dir` (default `out_dir/pretrain`): stage 1 never sees labels, so an intensity and a detection
+    evaluation of the same videos can share it."""
     videos = list(videos)
     by_key = {video_key(v, i): v for i, v in enumerate(videos)}
     if len(by_key) != len(videos): raise ValueError('videos: video ids (subject, or subject/video for a subject with several) must be unique')
