@@ -275,7 +275,7 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
     curve = (scores.groupby(['method', 'fraction'])[cfg.metric].agg(['mean', 'std', 'count']).reset_index()
              if len(scores) else pd.DataFrame())
     wall = time.time() - t0
-    for name, df in (('runs', runs), ('scores', scores), ('table', table), ('curve', curve)):
+    for name, df in (('scores', scores), ('table', table), ('curve', curve)):   # runs.csv: written after each job above
         with atomic_write(out_dir / f'{name}.csv', 'w') as fh: df.to_csv(fh, index=name == 'table')
     with atomic_write(out_dir / 'table.md', 'w') as fh: fh.write(table_markdown(table))
     summary = dict(table=json.loads(table.to_json(orient='index')), wall_s=wall, timing=timing, train_s=train_s, env=env_info(),
