@@ -13,8 +13,8 @@ from fastcore.script import call_parse
 # %% auto #0
 __all__ = ['PRESETS', 'PI_RECIPES', 'eval_config', 'synth_stage', 'synth', 'data_kind', 'data_aus', 'load_records', 'cache_stage',
            'cache', 'cached_videos', 'synthetic_sources', 'unlabelled_sources', 'folds_for', 'pretrain_stage',
-           'finetune_stage', 'evaluate_stage', 'pretrain', 'finetune', 'evaluate', 'apply_video', 'plot_csv', 'apply',
-           'demo_run', 'demo']
+           'finetune_stage', 'eval_overrides', 'evaluate_stage', 'pretrain', 'finetune', 'evaluate', 'apply_video',
+           'plot_csv', 'apply', 'demo_run', 'demo']
 
 # %% ../nbs/14_cli.ipynb #58ff56fd
 PRESETS = ('tiny', 'cpu', 'gpu')
@@ -280,6 +280,19 @@ def finetune_stage(cache_dir, data, out, checkpoint=None, preset: str = 'tiny', 
          + (f' (saying "present" everywhere: {rep.loc["mean", "F1_always"]:.3f})' if occ else ''))
     return metrics
 
+def eval_overrides(methods: str = '', seeds: str = '', pi_epochs: int = 0, freeze: str = '') -> dict:
+    """The `EvalConfig` fields that `evaluate_stage`'s command-line options replace: `methods`/`seeds` comma-separated
+    ('' keeps the preset's), `pi_epochs` > 0, `freeze` ('' keeps the preset's). A seed that is not an integer is refused
+    here, naming it, before any stage writes."""
+    kw = dict(pi_epochs=pi_epochs) if pi_epochs else {}
+    if freeze: kw['pretrained_freeze'] = freeze
+    if methods: kw['methods'] = tuple(m.strip() for m in methods.split(',') if m.strip())
+    if seeds:
+        bad = [t.strip() for t in seeds.split(',') if t.strip() and not t.strip().isdigit()]
+        if bad: raise ValueError(f'seeds must be comma-separated non-negative integers, got {bad} in {seeds!r}')
+        kw['seeds'] = tuple(int(t) for t in seeds.split(',') if t.strip())
+    return kw
+
 def evaluate_stage(cache_dir, data, out, preset: str = 'tiny', methods: str = '', seeds: str = '', quiet: bool = True,
                    progress: bool = True, unlabelled_cache: str = '', unlabelled_data: str = '', folds: str = '',
                    target: str = 'intensity', pretrain_dir: str = '', pi_recipe: str = 'face', pi_epochs: int = 0,
@@ -293,11 +306,7 @@ def evaluate_stage(cache_dir, data, out, preset: str = 'tiny', methods: str = ''
     fine-tuning trains ('frozen' | 'partial' | 'full'; empty: the preset's `pretrained_freeze`); scratch and supervised
     always train everything."""
     from aufacial.evaluation import run_protocol, save_report, table_markdown
-    kw = dict(pi_epochs=pi_epochs) if pi_epochs else {}
-    if freeze: kw['pretrained_freeze'] = freeze
-    if methods: kw['methods'] = tuple(m.strip() for m in methods.split(',') if m.strip())
-    if seeds: kw['seeds'] = tuple(int(s) for s in seeds.split(',') if s.strip())
-    cfg = eval_config(preset, pi_recipe, pretrain_epochs, **kw)
+    cfg = eval_config(preset, pi_recipe, pretrain_epochs, **eval_overrides(methods, seeds, pi_epochs, freeze))
     cfg = cfg.replace(folds=folds_for(data, cfg.folds, folds), sparse=cfg.sparse.replace(target=_check_target(target)))
     vids = cached_videos(cache_dir, data, target=target)
     pi = 'person_independent' in cfg.methods + cfg.curve_methods
@@ -505,9 +514,10 @@ def demo_run(out='runs/demo', n_subjects: int = 6, n_frames: int = 240, seed: in
     summary (also in `out/demo.json`). `pi_recipe`, `pi_epochs`: person-independent pretraining; `pretrain_epochs`: every
     pretrained method's epochs (`evaluate_stage`)."""
     from aufacial.core import check_int
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    cfg = eval_config(preset, pi_recipe, pretrain_epochs)
+    cfg = eval_config(preset, pi_recipe, pretrain_epochs,       # bad arguments are refused before anything is written
+                      **eval_overrides(seeds=seeds, pi_epochs=pi_epochs))
     n_unlabelled = check_int('n_unlabelled', n_unlabelled, 0)
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
     size = max(64, 2 * cfg.sparse.size)      # render at twice the crop size: the aligned face crop keeps its detail
     t0, wall = time.time(), {}
     t = time.time(); synth_stage(out / 'data', n_subjects, n_frames, seed, size=size); wall['synth'] = time.time() - t
