@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from fastai.callback.core import Callback
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader as FaDataLoader
-from .core import Config, check_int, check_float, seed_everything, evaluating
+from .core import Config, DataFormatError, check_int, check_float, seed_everything, evaluating
 from .augment import AugmentConfig, GlobalAugment
 from .losses import temporal_margin_loss, cross_identity_recon_loss
 from .encoders import (EncoderConfig, SpatioTemporalEncoder, AUIdentitySplit, CrossIdentityDecoder, register_model,
@@ -337,7 +337,11 @@ def show_cross_identity(model: PersonIndependentModel, ds: CrossIdentityClips, i
 def load_au_split(path) -> tuple:
     "(encoder, split) from a `pretrain_person_independent` checkpoint: `split(encoder.forward_features(x))[0]` is the AU code [B, T, au_dim]."
     enc = load_checkpoint(path)
-    pc = PersonIndependentConfig.from_dict(enc.checkpoint['extra']['pretrain_config'])
+    ex = enc.checkpoint['extra']
+    if ex.get('method') != 'person_independent' or 'split_state' not in ex:
+        raise DataFormatError(path, f"not a person-independent pretraining checkpoint (method {ex.get('method')!r}, no AU/identity "
+                              'split saved): load it with aufacial.encoders.load_checkpoint')
+    pc = PersonIndependentConfig.from_dict(ex['pretrain_config'])
     split = AUIdentitySplit(pc.encoder.dim, pc.au_dim, pc.id_dim, pc.split_mode)
     split.load_state_dict(enc.checkpoint['extra']['split_state'])
     return enc, split
