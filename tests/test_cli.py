@@ -87,6 +87,24 @@ def test_apply_csv_columns(stages, tmp_path):
     assert out.with_suffix('.png').stat().st_size > 1000
     assert not list(tmp_path.glob('.*.part*'))                          # nothing half-written
 
+def test_bad_input_ends_every_script_with_one_line(tmp_path):
+    "A data or argument error: exit status 1 and one line on stderr, `aufacial-<name>: <file or option>: <problem>`, no traceback."
+    (tmp_path / 'empty').mkdir(); (tmp_path / 'junk.mp4').write_text('not a video')
+    cases = {'synth': (['--n-subjects', 0], 'n_subjects must be in'),
+             'cache': (['--data', tmp_path / 'nowhere', '--out', tmp_path / 'c'], 'nowhere: video folder does not exist'),
+             'pretrain': (['--cache', tmp_path / 'empty', '--method', 'foo'], "method must be one of"),
+             'finetune': (['--cache', tmp_path / 'empty', '--data', tmp_path / 'empty'], 'empty/cache.json: not an aligned-crop cache'),
+             'evaluate': (['--seeds', '0,x', '--out', tmp_path / 'e'], "seeds must be comma-separated non-negative integers, got ['x']"),
+             'demo': (['--preset', 'huge', '--out', tmp_path / 'd'], "preset must be one of"),
+             'apply': ([tmp_path / 'junk.mp4', tmp_path / 'none.pth'], 'junk.mp4: not a readable video')}
+    assert set(cases) == set(SCRIPTS)
+    for name, (args, msg) in cases.items():
+        r = script(tmp_path, name, *args, timeout=300)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 1 and len(lines) == 1, (name, r.returncode, r.stderr[-2000:])
+        assert lines[0].startswith(f'aufacial-{name}: ') and msg in lines[0], (name, lines[0])
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith('aufacial_')) == ['empty', 'junk.mp4']   # nothing written
+
 def test_apply_bad_input_names_the_file(stages, tmp_path):
     d = stages
     vid = next((d / 'data' / 'Videos_LeftCamera').glob('*.avi'))
