@@ -38,13 +38,14 @@ def _say(*a):
     print(*a, flush=True)
 
 @contextmanager
-def _script_errors(name: str):
-    """In a command-line run (fastcore's `is_cli`), a data or argument error (`ValueError`, `DataFormatError`,
-    `FileNotFoundError`) ends command `name` with one line, `name: message`, and exit status 1 (fastcore's `CliError`)
-    instead of a traceback. A Python call sees the original exception."""
+def _script_errors(cmd):
+    """In a command-line run of console script `cmd` (fastcore's `is_cli(cmd)`), a data or argument error (`ValueError`,
+    `DataFormatError`, `FileNotFoundError`) ends it with one line, `aufacial-<cmd name>: message`, and exit status 1
+    (fastcore's `CliError`) instead of a traceback. A Python call sees the original exception (also inside another
+    command-line tool that runs Python, such as nbdev-test running this notebook)."""
     try: yield
     except (ValueError, FileNotFoundError) as e:
-        if is_cli(): raise CliError(f'{name}: {e}') from None
+        if is_cli(cmd): raise CliError(f'aufacial-{cmd.__name__}: {e}') from None
         raise
 
 PI_RECIPES = ('face', 'expression')
@@ -96,7 +97,7 @@ def synth(
     first: int = 1,             # number of the first subject (another tree's subjects start after this one's)
 ):
     "Synthesise labelled face videos in the DISFA layout."
-    with _script_errors('aufacial-synth'): synth_stage(out, n_subjects, n_frames, seed, size, overwrite, first)
+    with _script_errors(synth): synth_stage(out, n_subjects, n_frames, seed, size, overwrite, first)
 
 # %% ../nbs/14_cli.ipynb #dc9d4081
 def data_kind(data) -> str:
@@ -160,7 +161,7 @@ def cache(
     target: str = 'intensity',  # BP4D only: the frames of the intensity (FERA2015) or occurrence (AUCoding) labels
 ):
     "Detect/align every frame and store the crops (resumable)."
-    with _script_errors('aufacial-cache'): cache_stage(data, out, size, margin, overwrite, images=images, target=target)
+    with _script_errors(cache): cache_stage(data, out, size, margin, overwrite, images=images, target=target)
 
 # %% ../nbs/14_cli.ipynb #8f2d66f0
 def cached_videos(cache_dir, data, subjects=None, labels: bool = True, target: str = 'intensity') -> list:
@@ -348,7 +349,7 @@ def pretrain(
     pi_recipe: str = 'face',       # person_independent: face (the paper's: the decoder draws the whole face) | expression (its change from rest)
 ):
     "Self-supervised pretraining of the spatio-temporal encoder on the training subjects' videos (resumable)."
-    with _script_errors('aufacial-pretrain'):
+    with _script_errors(pretrain):
         pretrain_stage(cache, data, out, method, preset, fold, epochs, unlabelled_cache=unlabelled_cache, unlabelled_data=unlabelled_data,
                        folds=folds, pi_recipe=pi_recipe)
 
@@ -367,7 +368,7 @@ def finetune(
     target: str = 'intensity',     # intensity (regression, ICC) | occurrence (AU detection, F1; BP4D: a cache built with --target occurrence)
 ):
     "Sparse-label AU intensity regression (or AU detection) on one fold; writes model.pth and metrics.json (resumable)."
-    with _script_errors('aufacial-finetune'):
+    with _script_errors(finetune):
         finetune_stage(cache, data, out, checkpoint, preset, fold, label_fraction, seed, freeze, folds=folds, target=target)
 
 @call_parse
@@ -389,7 +390,7 @@ def evaluate(
     freeze: str = '',              # fine-tuning of a pretrained encoder: frozen | partial | full (empty: the preset's)
 ):
     "k-fold, multi-seed evaluation of every method; tables, CSV/JSON and figures beside the run (resumable)."
-    with _script_errors('aufacial-evaluate'):
+    with _script_errors(evaluate):
         evaluate_stage(cache, data, out, preset, methods, seeds, unlabelled_cache=unlabelled_cache, unlabelled_data=unlabelled_data,
                        folds=folds, target=target, pretrain_dir=pretrain_dir, pi_recipe=pi_recipe, pi_epochs=pi_epochs,
                        pretrain_epochs=pretrain_epochs, freeze=freeze)
@@ -517,7 +518,7 @@ def apply(
     threshold: float = None,       # presence: intensity >= threshold (default 2); for an AU detector, probability >= threshold (default 0.5)
 ):
     "Write per-frame AU intensities (or, for an AU detector, probabilities) and presence of a video to CSV, plus a plot."
-    with _script_errors('aufacial-apply'):
+    with _script_errors(apply):
         p = apply_video(video, checkpoint, out, not no_plot, detector, threshold=threshold, progress=True)
     _say(f'apply: {p}' + ('' if no_plot else f' and {p.with_suffix(".png")}'))
 
@@ -578,6 +579,6 @@ def demo(
     pretrain_epochs: int = 0,  # pretraining epochs of every pretrained method (0: the preset's)
 ):
     "The whole job on synthetic data: synthesise, cache, pretrain, fine-tune, evaluate, apply; prints the results table."
-    with _script_errors('aufacial-demo'):
+    with _script_errors(demo):
         demo_run(out, n_subjects, n_frames, seed, preset, seeds, n_unlabelled=n_unlabelled, unlabelled_frames=unlabelled_frames, pi_recipe=pi_recipe,
                  pi_epochs=pi_epochs, pretrain_epochs=pretrain_epochs)
