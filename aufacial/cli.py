@@ -303,9 +303,10 @@ def eval_overrides(methods: str = '', seeds: str = '', pi_epochs: int = 0, freez
     if freeze: kw['pretrained_freeze'] = freeze
     if methods: kw['methods'] = tuple(m.strip() for m in methods.split(',') if m.strip())
     if seeds:
-        bad = [t.strip() for t in seeds.split(',') if t.strip() and not t.strip().isdigit()]
+        toks = [t.strip() for t in seeds.split(',') if t.strip()]
+        bad = [t for t in toks if not t.isdigit()]
         if bad: raise ValueError(f'seeds must be comma-separated non-negative integers, got {bad} in {seeds!r}')
-        kw['seeds'] = tuple(int(t) for t in seeds.split(',') if t.strip())
+        kw['seeds'] = tuple(int(t) for t in toks)
     return kw
 
 def evaluate_stage(cache_dir, data, out, preset: str = 'tiny', methods: str = '', seeds: str = '', quiet: bool = True,
