@@ -28,7 +28,7 @@ from .metrics import icc31, linear_probe_regress, linear_probe_accuracy
 __all__ = ['TemporalContrastiveConfig', 'face_window_starts', 'VideoClips', 'unlabelled_clip_dls', 'overlap',
            'TemporalContrastiveModel', 'two_view_projections_naive', 'pretrain_temporal_contrastive', 'video_features',
            'centre_per_video_naive', 'centre_per_video', 'au_probe', 'identity_probe', 'pca_2d_naive', 'pca_2d',
-           'representation_report', 'plot_feature_maps']
+           'representation_report', 'plot_feature_maps', 'probe_table']
 
 # %% ../nbs/08_temporal_contrastive.ipynb #469272f4
 def _sub_config(value, cls, name):
@@ -390,3 +390,11 @@ def plot_feature_maps(feats, au12, subject, title: str = '', axs=None):
     axs[0].set_title(f'{title}: AU12', fontsize=9); axs[1].set_title(f'{title}: subject', fontsize=9)
     for a in axs: a.set_xticks([]); a.set_yticks([])
     return axs
+
+def probe_table(reports: dict):
+    """{name: `representation_report` dict} -> pandas DataFrame, one row per encoder: the per-AU ICC of the
+    subject-normalised probe (columns AU1 ... AU26, DISFA_AUS order), mean ICC on raw and normalised codes, identity accuracy."""
+    import pandas as pd
+    return pd.DataFrame({name: {**{f'AU{a}': r['icc_centred'][i] for i, a in enumerate(DISFA_AUS)}, 'mean ICC, raw codes': r['icc_mean'],
+                                'mean ICC, normalised': r['icc_centred_mean'], 'identity acc': r['identity_acc']}
+                         for name, r in reports.items()}).T
