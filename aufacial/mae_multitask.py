@@ -6,7 +6,8 @@ Docs: https://aufacial.github.io/aufacial/mae_multitask.html.md"""
 
 # %% ../nbs/11_mae_multitask.ipynb #6545452c
 from __future__ import annotations
-import copy, os, time
+import copy, hashlib, json, os, time
+from pathlib import Path
 from functools import partial
 from dataclasses import dataclass
 import numpy as np
@@ -17,7 +18,8 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader as FaDataLoader
 from fastai.learner import Learner
 from fastai.optimizer import Adam
-from .core import Config, EXPRESSIONS, DISFA_AUS, check_int, check_float, seed_everything, evaluating
+from .core import (Config, EXPRESSIONS, DISFA_AUS, check_int, check_float, seed_everything, evaluating, atomic_write,
+    read_json, DataFormatError)
 from .mae import MAEConfig, MaskedAutoencoderViT, pretrain_mae
 from .training import TrainConfig, make_learner
 from .clips import to_float01
@@ -27,7 +29,8 @@ from .metrics import macro_f1, au_f1, ccc
 # %% auto #0
 __all__ = ['MultiTaskConfig', 'ccc_loss_naive', 'ccc_loss', 'mae_encoder', 'MultiTaskViT', 'CoTrainViT', 'predict_scores',
            'task_losses', 'MultiTaskLoss', 'synthetic_multitask_data', 'multitask_dls', 'multitask_learner',
-           'fit_multitask', 'evaluate_multitask', 'compare_multitask']
+           'fit_multitask', 'evaluate_multitask', 'compare_multitask', 'multitask_seed_runs', 'seed_table',
+           'paired_t_naive', 'paired_gain']
 
 # %% ../nbs/11_mae_multitask.ipynb #6c2821c4
 @dataclass
@@ -280,3 +283,97 @@ def compare_multitask(data: dict, pretrained: MaskedAutoencoderViT, cfg: MultiTa
             rows.append(dict(init=init, co_training='yes: 2-net average' if co else 'no', **evaluate_multitask(learn.model, data['test']), train_s=dt))
             if co: rows.append(dict(init=init, co_training='yes: net 1 alone', **evaluate_multitask(learn.model.net1, data['test']), train_s=dt))
     return pd.DataFrame(rows)
+
+# %% ../nbs/11_mae_multitask.ipynb #a5eed002
+_SEED_RUN_COLS = ['init', 'co_training', 'expr_f1', 'au_f1', 'ccc_v', 'ccc_a', 'va_ccc', 'abaw', 'train_s', 'pretrain_s', 'threads']
+
+def _data_checksum(data: dict) -> dict:
+    "Shape and SHA-1 of every image tensor in `data` (the splits' 'x' and the unlabelled crops): tells two datasets apart."
+    out = {}
+    for k, v in data.items():
+        t = v.get('x') if isinstance(v, dict) else v
+        if torch.is_tensor(t): out[k] = [list(t.shape), hashlib.sha1(t.contiguous().cpu().numpy().tobytes()).hexdigest()]
+    return out
+
+def multitask_seed_runs(data: dict, seeds, out_dir, mae_cfg: MAEConfig, cfg: MultiTaskConfig, pretrain_epochs: int,
+                        epochs: int, lr: float = 2e-3, bs: int = 64, pretrain_lr: float = 2e-3,
+                        layer_decay: float = 0.75, verbose: bool = True) -> dict:
+    """`compare_multitask` once per training seed on the same `data`: for seed s, an MAE pretrained with seed s on
+    data['train']['x'] + data['unlabelled'], then the four fine-tuning runs with seed s -> {s: that DataFrame, plus
+    `pretrain_s` and `threads` columns}. Resumable: seed s's table goes (atomically) to out_dir/seed{s}.csv and the next
+    call reads it back; out_dir/settings.json holds the settings and a checksum of the data, and a call with other
+    settings or other data on the same out_dir is refused, so a stale table is never reused."""
+    import pandas as pd
+    seeds = [check_int('seeds', s, 0) for s in seeds]
+    if not seeds: raise ValueError('seeds: give at least one seed')
+    for n, v in dict(pretrain_epochs=pretrain_epochs, epochs=epochs, bs=bs).items(): check_int(n, v, 1)
+    settings = dict(mae_cfg=mae_cfg.to_dict(), cfg=cfg.to_dict(), pretrain_epochs=pretrain_epochs, epochs=epochs, lr=lr,
+                    bs=bs, pretrain_lr=pretrain_lr, layer_decay=layer_decay, data=_data_checksum(data))
+    settings = json.loads(json.dumps(settings))            # tuples -> lists, as they read back from disk
+    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    sp = out / 'settings.json'
+    old = read_json(sp, missing_ok=True)
+    if old is not None and old != settings:
+        diff = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+        raise ValueError(f'{sp}: the runs in {out} were made with other settings (they differ in {diff}); use another out_dir')
+    if old is None:
+        with atomic_write(sp, 'w') as f: json.dump(settings, f, indent=1)
+    x_pre = torch.cat([data['train']['x'], data.get('unlabelled', data['train']['x'][:0])])
+    runs = {}
+    for s in seeds:
+        p = out / f'seed{s}.csv'
+        if p.exists():
+            df = pd.read_csv(p)
+            missing = [c for c in _SEED_RUN_COLS if c not in df.columns]
+            if missing or len(df) != 6:
+                raise DataFormatError(p, f'not a seed table: {len(df)} rows (expected 6), missing columns {missing}')
+            runs[s] = df
+            if verbose: print(f'seed {s}: read back from {p}')
+            continue
+        t0 = time.time()
+        pre = pretrain_mae(x_pre, mae_cfg, epochs=pretrain_epochs, lr=pretrain_lr, bs=bs, seed=s).model
+        t_pre = time.time() - t0
+        df = compare_multitask(data, pre, cfg, epochs=epochs, lr=lr, bs=bs, seed=s, layer_decay=layer_decay)
+        df['pretrain_s'], df['threads'] = t_pre, torch.get_num_threads()
+        with atomic_write(p, 'w') as f: df.to_csv(f, index=False)
+        runs[s] = df
+        if verbose:
+            t_ft = df.train_s[df.co_training != 'yes: net 1 alone'].sum()
+            print(f'seed {s}: MAE pretraining {t_pre:.0f}s, fine-tuning {t_ft:.0f}s, ABAW sums {df.abaw.round(3).tolist()}')
+    return runs
+
+# %% ../nbs/11_mae_multitask.ipynb #a5eed007
+def seed_table(runs: dict, metric: str = 'abaw'):
+    """runs: {seed: `compare_multitask` DataFrame} -> pandas DataFrame of `metric`, one row per model (index: init,
+    co_training), one column per seed, then 'mean' and 'std' (sample std, NaN for one seed) over the seeds."""
+    import pandas as pd
+    if not runs: raise ValueError('runs: no seeds given')
+    cols = {}
+    for s, df in runs.items():
+        if metric not in df.columns: raise ValueError(f'metric {metric!r} is not a column of seed {s}: {list(df.columns)}')
+        cols[s] = df.set_index(['init', 'co_training'])[metric].astype(float)
+    t = pd.DataFrame(cols)
+    if t.isna().any().any(): raise ValueError(f'runs: the seeds do not hold the same models ({list(t.index)})')
+    m, sd = t.mean(axis=1), t.std(axis=1, ddof=1)
+    t['mean'], t['std'] = m, sd
+    return t
+
+def paired_t_naive(a, b) -> tuple:
+    "a, b: [n] scores of two models on the same n seeds -> (t, two-sided p) of the paired t-test, from its formula."
+    from scipy.stats import t as student_t
+    d = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
+    n = len(d)
+    t = d.mean() / (d.std(ddof=1) / np.sqrt(n))
+    return float(t), float(2 * student_t.sf(abs(t), n - 1))
+
+def paired_gain(table, a: tuple, b: tuple) -> dict:
+    """What model `b` gains over model `a` across seeds; table from `seed_table`, a and b row keys such as
+    ('random', 'no') -> dict(mean, per_seed [n], wins (seeds where b > a), n, p (two-sided paired t-test; NaN for n < 2))."""
+    from scipy.stats import ttest_rel
+    for k in (a, b):
+        if k not in table.index: raise KeyError(f'{k} is not a row of the table; rows: {list(table.index)}')
+    seeds = [c for c in table.columns if c not in ('mean', 'std')]
+    xa, xb = table.loc[a, seeds].to_numpy(float), table.loc[b, seeds].to_numpy(float)
+    d = xb - xa
+    p = float(ttest_rel(xb, xa).pvalue) if len(d) > 1 else float('nan')
+    return dict(mean=float(d.mean()), per_seed=d.round(3).tolist(), wins=int((d > 0).sum()), n=len(d), p=p)
