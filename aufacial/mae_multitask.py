@@ -6,7 +6,7 @@ Docs: https://aufacial.github.io/aufacial/mae_multitask.html.md"""
 
 # %% ../nbs/11_mae_multitask.ipynb #6545452c
 from __future__ import annotations
-import copy, hashlib, json, os, time
+import copy, json, os, time
 from pathlib import Path
 from functools import partial
 from dataclasses import dataclass
@@ -21,7 +21,7 @@ from fastai.optimizer import Adam
 from .core import (Config, EXPRESSIONS, DISFA_AUS, check_int, check_float, seed_everything, evaluating, atomic_write,
     read_json, DataFormatError)
 from .mae import MAEConfig, MaskedAutoencoderViT, pretrain_mae
-from .training import TrainConfig, make_learner
+from .training import TrainConfig, make_learner, data_fingerprint
 from .clips import to_float01
 from .losses import js_divergence
 from .metrics import macro_f1, au_f1, ccc
@@ -287,28 +287,21 @@ def compare_multitask(data: dict, pretrained: MaskedAutoencoderViT, cfg: MultiTa
 # %% ../nbs/11_mae_multitask.ipynb #a5eed002
 _SEED_RUN_COLS = ['init', 'co_training', 'expr_f1', 'au_f1', 'ccc_v', 'ccc_a', 'va_ccc', 'abaw', 'train_s', 'pretrain_s', 'threads']
 
-def _data_checksum(data: dict) -> dict:
-    "Shape and SHA-1 of every image tensor in `data` (the splits' 'x' and the unlabelled crops): tells two datasets apart."
-    out = {}
-    for k, v in data.items():
-        t = v.get('x') if isinstance(v, dict) else v
-        if torch.is_tensor(t): out[k] = [list(t.shape), hashlib.sha1(t.contiguous().cpu().numpy().tobytes()).hexdigest()]
-    return out
-
 def multitask_seed_runs(data: dict, seeds, out_dir, mae_cfg: MAEConfig, cfg: MultiTaskConfig, pretrain_epochs: int,
                         epochs: int, lr: float = 2e-3, bs: int = 64, pretrain_lr: float = 2e-3,
                         layer_decay: float = 0.75, verbose: bool = True) -> dict:
     """`compare_multitask` once per training seed on the same `data`: for seed s, an MAE pretrained with seed s on
     data['train']['x'] + data['unlabelled'], then the four fine-tuning runs with seed s -> {s: that DataFrame, plus
     `pretrain_s` and `threads` columns}. Resumable: seed s's table goes (atomically) to out_dir/seed{s}.csv and the next
-    call reads it back; out_dir/settings.json holds the settings and a checksum of the data, and a call with other
-    settings or other data on the same out_dir is refused, so a stale table is never reused."""
+    call reads it back; out_dir/settings.json holds the settings and the `data_fingerprint` of `data` (images, labels,
+    subjects), and a call with other settings or other data on the same out_dir is refused, so a stale table is never
+    reused."""
     import pandas as pd
     seeds = [check_int('seeds', s, 0) for s in seeds]
     if not seeds: raise ValueError('seeds: give at least one seed')
     for n, v in dict(pretrain_epochs=pretrain_epochs, epochs=epochs, bs=bs).items(): check_int(n, v, 1)
     settings = dict(mae_cfg=mae_cfg.to_dict(), cfg=cfg.to_dict(), pretrain_epochs=pretrain_epochs, epochs=epochs, lr=lr,
-                    bs=bs, pretrain_lr=pretrain_lr, layer_decay=layer_decay, data=_data_checksum(data))
+                    bs=bs, pretrain_lr=pretrain_lr, layer_decay=layer_decay, data=data_fingerprint([data]))
     settings = json.loads(json.dumps(settings))            # tuples -> lists, as they read back from disk
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     sp = out / 'settings.json'
