@@ -22,6 +22,7 @@ from .core import (Config, EXPRESSIONS, DISFA_AUS, check_int, check_float, seed_
     read_json, DataFormatError)
 from .mae import MAEConfig, MaskedAutoencoderViT, pretrain_mae
 from .training import TrainConfig, make_learner, data_fingerprint
+from .encoders import _field_diff
 from .clips import to_float01
 from .losses import js_divergence
 from .metrics import macro_f1, au_f1, ccc
@@ -307,7 +308,7 @@ def multitask_seed_runs(data: dict, seeds, out_dir, mae_cfg: MAEConfig, cfg: Mul
     sp = out / 'settings.json'
     old = read_json(sp, missing_ok=True)
     if old is not None and old != settings:
-        diff = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+        diff = _field_diff(old, settings)
         raise ValueError(f'{sp}: the runs in {out} were made with other settings (they differ in {diff}); use another out_dir')
     if old is None:
         with atomic_write(sp, 'w') as f: json.dump(settings, f, indent=1)

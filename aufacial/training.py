@@ -30,7 +30,7 @@ from fastai.optimizer import Adam
 from .core import (Config, DataFormatError, atomic_write, prepare_out_dir, check_int, check_float, seed_everything, read_json,
                            default_device, env_info)
 from .encoders import (EncoderConfig, SpatioTemporalEncoder, save_checkpoint, read_checkpoint, config_diff, saved_config_diff,
-                               to_plain, weights_digest)
+                               to_plain, weights_digest, _field_diff)
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'RESUME_FREE', 'CHECKPOINT_INTERVAL', 'TrainConfig', 'distributed_info', 'is_main_process',
@@ -344,7 +344,7 @@ def check_run_inputs(out_dir, inputs: dict | None):
         raise DataFormatError(p, 'missing: the run in this folder did not record what it was trained on, so it cannot be '
                               'resumed or reused safely; use another output folder or delete this one')
     got, want = read_json(p), json.loads(json.dumps(to_plain(inputs)))
-    diff = sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k))
+    diff = _field_diff(got, want)
     if diff:
         shown = '; '.join(f'{k}: {_short(got.get(k))} here, {_short(want.get(k))} now' for k in diff)
         raise DataFormatError(p, f'the run in this folder was trained on other inputs ({shown}); use another output '
