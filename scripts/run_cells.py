@@ -98,9 +98,9 @@ def _parse(src: str, where: str) -> ast.Module:
     except SyntaxError as e: raise NotebookError(f'{where}: the cell is not valid Python ({e.msg}, line {e.lineno})') from None
 
 
-def is_import_only(src: str) -> bool:
-    "True for a code cell that holds imports and nothing else."
-    body = ast.parse(python_source(src)).body
+def is_import_only(src: str, where: str = 'cell') -> bool:
+    "True for a code cell that holds imports and nothing else; a cell that is not Python raises `NotebookError` naming `where`."
+    body = _parse(src, where).body
     return bool(body) and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in body)
 
 
@@ -153,7 +153,7 @@ def plan_cell(path, nb: dict, cid: str, flags=('slow', 'cuda')) -> dict:
     need = free_names(_parse(src, f'{path}:{cid}'))
     above = [(c['id'], source(c)) for c in nb['cells'][:i]
              if c['cell_type'] == 'code' and not skipped_by_nbdev_test(source(c), flags)]
-    imports = [(k, s) for k, s in above if is_import_only(s)]
+    imports = [(k, s) for k, s in above if is_import_only(s, f'{path}:{k}')]
     mod = default_exp(nb)
     if mod: imports.append(('default_exp', f'from {LIB}.{mod} import *'))
     bound = set().union(*(bound_names(_parse(s, f'{path}:{k}')) for k, s in imports)) if imports else set()

@@ -56,6 +56,9 @@ def test_plan_picks_the_smallest_setup(tmp_path):
     assert rc.plan_cell(p, nb, 'slow0003')['unbound'] == ['undefined_name']
     with pytest.raises(rc.NotebookError, match='no cell with id'): rc.plan_cell(p, nb, 'nope')
     with pytest.raises(rc.NotebookError, match='markdown, not code'): rc.plan_cell(p, nb, 'md000001')
+    bad = _nb(tmp_path, [_cell('bad00001', 'def f(:'), _cell('slow0001', '#| slow\nprint(1)')], 'bad.ipynb')
+    with pytest.raises(rc.NotebookError, match=r'bad.ipynb:bad00001: the cell is not valid Python'):
+        rc.plan_cell(bad, rc.load_nb(bad), 'slow0001')
 
 def test_check_names_unbound_cells(tmp_path):
     p = _nb(tmp_path, CELLS)
