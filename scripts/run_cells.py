@@ -40,6 +40,15 @@ LIB = 'aufacial'
 _DIRECTIVE = re.compile(r'^#\|\s*([\w-]+)\s*:?\s*(.*?)\s*$')
 
 
+def tst_flags(root=ROOT) -> tuple:
+    "The flags `nbdev-test` skips unless asked (`[tool.nbdev] tst_flags` in pyproject.toml)."
+    import tomllib
+    return tuple(tomllib.loads((Path(root) / 'pyproject.toml').read_text())['tool']['nbdev'].get('tst_flags', '').split())
+
+
+FLAGS = tst_flags()
+
+
 class NotebookError(ValueError):
     "A notebook that cannot be read, or a cell id it does not have."
 
@@ -142,7 +151,7 @@ def default_exp(nb: dict):
     return None
 
 
-def plan_cell(path, nb: dict, cid: str, flags=('slow', 'cuda')) -> dict:
+def plan_cell(path, nb: dict, cid: str, flags=FLAGS) -> dict:
     """What cell `cid` of notebook `nb` (read from `path`) needs before it runs.
     Returns {'id', 'src', 'mode': 'imports' | 'above', 'setup': [(id, src)], 'unbound': sorted names nothing binds}."""
     ids = [c.get('id') for c in nb['cells']]
@@ -168,7 +177,7 @@ def chosen_ids(nb: dict, ids=None, flag=None) -> list:
     return [c['id'] for c in nb['cells'] if c['cell_type'] == 'code' and flag in directives(source(c))]
 
 
-def plan_jobs(path, nb: dict, cids, flags=('slow', 'cuda')) -> list:
+def plan_jobs(path, nb: dict, cids, flags=FLAGS) -> list:
     """Group the chosen cells `cids` of one notebook into jobs, one process each. A cell that can run alone
     (`plan_cell`) is a job of its own. A cell that needs names bound by chosen cells above it (a long cell that uses what
     an earlier long cell computed) runs in one job with them, after every unflagged cell above it, in notebook order,
@@ -244,7 +253,7 @@ def _print_outputs(outputs):
     sys.stdout.flush()
 
 
-def run_cells(paths, ids=None, flag='cuda', timeout=600, budget=None, out=None, check=False, flags=('slow', 'cuda')) -> int:
+def run_cells(paths, ids=None, flag='cuda', timeout=600, budget=None, out=None, check=False, flags=FLAGS) -> int:
     "Run the chosen cells of each notebook in `paths` (see the module's docstring); returns the number of cells that failed."
     t_start, work = time.time(), []
     for p in map(Path, paths):

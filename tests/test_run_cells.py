@@ -33,6 +33,7 @@ CELLS = [_cell('md000001', '# Demo', 'markdown'),
          _cell('slow0005', '#| slow\nprint(total + offset)')]
 
 def test_directives_and_flags():
+    assert rc.FLAGS == ('slow', 'cuda')                                   # read from pyproject.toml's tst_flags
     assert rc.directives('#| slow\n#| eval: false\nx = 1\n#| cuda') == {'slow': '', 'eval': 'false'}
     assert rc.skipped_by_nbdev_test('#| cuda\nx', ('slow', 'cuda')) and rc.skipped_by_nbdev_test('#| eval: false\nx', ())
     assert not rc.skipped_by_nbdev_test('#| hide\nx', ('slow', 'cuda'))
