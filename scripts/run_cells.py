@@ -9,8 +9,7 @@ failure loses everything. This script runs each chosen cell in a fresh Python pr
 * the notebook's import-only code cells and `from aufacial.<default_exp> import *` (the notebook's own exported
   names, which `make drift` keeps identical to its cells): enough for a self-contained cell;
 * when the cell uses a name those do not bind, every code cell above it that `nbdev-test` would run (unflagged), as
-  under `nbdev-test`.
-
+  under `nbdev-test`;
 * when it uses what an earlier *chosen* cell computed (a chain of long cells), it runs in one process with that cell,
   after every unflagged cell above, in notebook order.
 
@@ -195,12 +194,10 @@ def plan_jobs(path, nb: dict, cids, flags=FLAGS) -> list:
         last = order.index(cells[-1])
         seq = [(c['id'], source(c), c['id'] in cells) for c in nb['cells'][:last + 1] if c['cell_type'] == 'code'
                and (c['id'] in cells or not skipped_by_nbdev_test(source(c), flags))]
-        mod = default_exp(nb)
         bound, unbound = set(), {}
-        if mod: seq.insert(0, ('default_exp', f'from {LIB}.{mod} import *', False))
-        for k, s, ch in seq:
+        for k, s, ch in seq:                  # the unflagged cells above define the exported names themselves
             t = _parse(s, f'{path}:{k}')
-            if ch and free_names(t) - bound: unbound[k] = sorted(free_names(t) - bound)
+            if ch and (free := free_names(t) - bound): unbound[k] = sorted(free)
             bound |= bound_names(t)
         jobs.append(dict(cells=cells, seq=seq, mode='chain' if len(cells) > 1 else 'above', unbound=unbound))
     return sorted(jobs, key=lambda j: order.index(j['cells'][0]))
