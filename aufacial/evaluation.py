@@ -6,7 +6,7 @@ Docs: https://aufacial.github.io/aufacial/evaluation.html.md"""
 
 # %% ../nbs/13_evaluation.ipynb #9fd182e5
 from __future__ import annotations
-import os, time, json, math, warnings
+import os, time, json, math, random, warnings
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +26,9 @@ from .temporal_contrastive import TemporalContrastiveConfig, pretrain_temporal_c
 from .person_independent import PersonIndependentConfig, pretrain_person_independent
 
 # %% auto #0
-__all__ = ['METHODS', 'PRETRAINED', 'EvalConfig', 'fold_plan', 'pretrain_method', 'method_config', 'aligned_crops',
-           'unlabelled_sets', 'run_protocol', 'scores_at', 'seed_scores', 'summarise', 'table_markdown', 'plot_au_bars',
-           'plot_label_curve', 'plot_timeline', 'save_report', 'train_time_summary']
+__all__ = ['METHODS', 'PRETRAINED', 'EvalConfig', 'fold_plan', 'pretrain_method', 'method_config', 'validation_split',
+           'aligned_crops', 'unlabelled_sets', 'run_protocol', 'scores_at', 'seed_scores', 'summarise',
+           'table_markdown', 'plot_au_bars', 'plot_label_curve', 'plot_timeline', 'save_report', 'train_time_summary']
 
 # %% ../nbs/13_evaluation.ipynb #638ccdc5
 METHODS = ('scratch', 'temporal_contrastive', 'person_independent', 'supervised')
@@ -54,12 +54,16 @@ class EvalConfig(Config):
     bs: int = 8
     pretrain_bs: int = 16
     pi_epochs: int = 0                    # person-independent pretraining epochs (0: pretrain.epochs)
+    lr_grid: tuple = ()                   # fine-tuning learning rates to choose from on validation subjects (empty: finetune.lr)
+    val_subjects: int = 2                 # with lr_grid: training subjects of each fold held out to choose the rate
+    lr_seeds: tuple = (0,)                # with lr_grid: label seeds the choice averages over
 
     def __post_init__(self):
         for k, cls in (('sparse', SparseRegressionConfig), ('tc', TemporalContrastiveConfig), ('pi', PersonIndependentConfig),
                        ('pretrain', TrainConfig), ('finetune', TrainConfig)):
             setattr(self, k, _sub_config(getattr(self, k), cls, k))
-        for k in ('methods', 'seeds', 'curve_fractions', 'curve_methods', 'curve_seeds'): setattr(self, k, tuple(getattr(self, k)))
+        for k in ('methods', 'seeds', 'curve_fractions', 'curve_methods', 'curve_seeds', 'lr_grid', 'lr_seeds'):
+            setattr(self, k, tuple(getattr(self, k)))
         super().__post_init__()
 
     def validate(self):
@@ -74,6 +78,12 @@ class EvalConfig(Config):
         for s in self.seeds + self.curve_seeds: check_int('seeds', s, lo=0)
         for f in self.curve_fractions:
             if not 0 < check_float('curve_fractions', f, 0, 1): raise ValueError('curve_fractions must be in (0, 1]')
+        check_int('val_subjects', self.val_subjects, lo=1)
+        for lr in self.lr_grid:
+            if not check_float('lr_grid', lr) > 0: raise ValueError(f'lr_grid: learning rates must be > 0, got {lr!r}')
+        if len(set(self.lr_grid)) != len(self.lr_grid): raise ValueError(f'lr_grid has a rate twice: {self.lr_grid}')
+        if not self.lr_seeds: raise ValueError('lr_seeds must not be empty')
+        for s in self.lr_seeds: check_int('lr_seeds', s, lo=0)
         if self.pretrained_freeze not in ('frozen', 'partial', 'full'): raise ValueError(f'pretrained_freeze must be frozen|partial|full, got {self.pretrained_freeze!r}')
 
     @property
@@ -139,6 +149,17 @@ def method_config(method: str, cfg: EvalConfig, fraction: float, seed: int) -> t
     freeze = cfg.pretrained_freeze if method in PRETRAINED else 'full'
     return cfg.sparse.replace(label_fraction=f, label_seed=seed, freeze=freeze), cfg.finetune.replace(seed=seed)
 
+# %% ../nbs/13_evaluation.ipynb #a1b2c302
+def validation_split(train, k: int, seed: int = 0) -> tuple[list[str], list[str]]:
+    """(fit subjects, validation subjects) of one fold's training subjects `train`: `k` of them, drawn with `seed` from
+    the sorted ids (not the last k, which in BP4D would all be men), the rest in their given order."""
+    train = list(train)
+    if len(set(train)) != len(train): raise ValueError(f'validation_split: training subjects repeat: {train}')
+    if not 0 < k < len(train):
+        raise ValueError(f'val_subjects={k} needs at least {k + 1} training subjects per fold, the fold has {len(train)}: {train}')
+    val = sorted(random.Random(seed).sample(sorted(train), k))
+    return [s for s in train if s not in val], val
+
 # %% ../nbs/13_evaluation.ipynb #357820a0
 def aligned_crops(videos, size: int = 64, margin: float = 0.1, batch: int = 512) -> list[LabelledVideo]:
     """Synthetic videos (`.frames` uint8 [N, 3, H, W], `.landmarks` [N, 68, 2], `.aus` [N, A]) -> `LabelledVideo`s of face
@@ -188,6 +209,19 @@ def _label_free(v):
     "A video as stage 1 sees it: the same frames and face flags, no labels (so one pretraining run serves every label set)."
     return dataclasses.replace(v, au=torch.zeros(len(v), 0)) if isinstance(v, LabelledVideo) else v
 
+def _fit_predict(cfg: EvalConfig, scfg, tcfg, train, test, checkpoint, run_dir, quiet: bool, device) -> tuple:
+    """Fine-tune (`finetune_sparse`, resumable in `run_dir`) on `train` videos and predict `test`: (model, [N_i, A] per
+    test video: intensities, or probabilities of presence)."""
+    model = finetune_sparse(scfg, train, checkpoint, run_dir, tcfg, bs=cfg.bs, quiet=quiet, device=device, return_model=True)
+    pr = predict_videos(model, test, device=device)
+    return model, [torch.sigmoid(p) for p in pr] if scfg.target == 'occurrence' else pr   # a detector's logits -> probabilities
+
+def _lr_choice(trials: list, chosen: dict) -> pd.DataFrame:
+    "The learning-rate trials (a dict per method, fold, rate, seed) as a table; `chosen` marks each method's rate per fold."
+    sel = pd.DataFrame(trials)
+    if len(sel): sel['chosen'] = [chosen.get((r.method, r.fold)) == r.lr for r in sel.itertuples()]
+    return sel
+
 def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_AUS, quiet: bool = True, device=None,
                  progress: bool = False, unlabelled=None, unlabelled_synth=None, pretrain_dir=None) -> dict:
     """Run the evaluation; returns dict(table DataFrame (method x mean ± std of ICC, or of F1 for AU detection), scores
@@ -197,10 +231,13 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
     of `aus` (the regressor's `n_aus` is set to match), and be 0/1 when `cfg.sparse.target == 'occurrence'`.
     `unlabelled` (+ `unlabelled_synth` for person_independent): extra stage-1 videos of subjects outside every fold,
     added to each fold's pretraining set. Writes config.json, runs.csv, scores.csv, table.csv, table.md, summary.json,
-    predictions/*.npz into `out_dir`; runs.csv is rewritten after every job, so a run stopped part way keeps the scores of
-    the jobs it finished (calling again with the same `out_dir` reuses them and completes the rest). Pretrained encoders
-    go to `pretrain_dir` (default `out_dir/pretrain`): stage 1 never sees labels, so an intensity and a detection
-    evaluation of the same videos can share it."""
+    predictions/*.npz into `out_dir` (and, with `cfg.lr_grid`, select_lr.csv: the validation score of every method x
+    fold x rate x seed tried, `chosen` marking each method's rate per fold); runs.csv is rewritten after every job, so a
+    run stopped part way keeps the scores of the jobs it finished (calling again with the same `out_dir` reuses them
+    and completes the rest). Pretrained encoders go to `pretrain_dir` (default `out_dir/pretrain`): stage 1 never sees
+    labels, so an intensity and a detection evaluation of the same videos can share it. With `cfg.lr_grid`, each
+    method's fine-tuning rate is chosen per fold on `cfg.val_subjects` of its training subjects (`validation_split`),
+    and the result holds `lr_choice` (select_lr.csv)."""
     videos = list(videos)
     by_key = {video_key(v, i): v for i, v in enumerate(videos)}
     if len(by_key) != len(videos): raise ValueError('videos: video ids (subject, or subject/video for a subject with several) must be unique')
@@ -233,7 +270,7 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
     if progress:
         from fastprogress.fastprogress import progress_bar
         it = progress_bar(steps)
-    ckpts = {}
+    ckpts, chosen, trials = {}, {}, []
     for k, m, f, s in it:
         tr, te = plan[k]
         if (m, k) not in ckpts and m in PRETRAINED:
@@ -242,20 +279,35 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
             pdir = Path(pretrain_dir or out_dir / 'pretrain') / f'{m}_fold{k}{unl_tag}'
             ckpts[m, k] = pretrain_method(m, cfg, src, pdir, quiet, device)
             timing[f'pretrain_{m}_fold{k}'] = time.time() - t1; train_s[f'pretrain_{m}_fold{k}'] = run_train_s(pdir / 'run.json')
+        tag = f'{unl_tag if m in PRETRAINED else ""}{"_occurrence" if occ else ""}'
+        if cfg.lr_grid and (m, k) not in chosen:                      # this method's rate on this fold, from validation people
+            fit, val = validation_split(tr, cfg.val_subjects)
+            yv = torch.cat([video_targets(v) for v in of(val)]).numpy()
+            for lr in cfg.lr_grid:
+                for s1 in cfg.lr_seeds:
+                    vs, vt = method_config(m, cfg, cfg.label_fraction, s1)
+                    name = f'{m}_frac{vs.label_fraction:g}_seed{s1}_fold{k}_lr{lr:g}{tag}'
+                    t1 = time.time()
+                    rd = out_dir / 'select_lr' / name
+                    _, pv = _fit_predict(cfg, vs, vt.replace(lr=lr), of(fit), of(val), ckpts.get((m, k)), rd, quiet, device)
+                    timing[f'select_{name}'] = time.time() - t1; train_s[f'select_{name}'] = run_train_s(rd / 'run.json')
+                    trials.append(dict(method=m, fold=k, lr=lr, seed=s1, val_subjects=' '.join(val), run_dir=f'select_lr/{name}',
+                                       **_score(torch.cat(pv).numpy(), yv, aus, cfg.sparse.target)))
+            mean = pd.DataFrame([r for r in trials if (r['method'], r['fold']) == (m, k)]).groupby('lr')[cfg.metric].mean()
+            chosen[m, k] = float(mean.fillna(-np.inf).idxmax())      # a tie goes to the lower rate
+            with atomic_write(out_dir / 'select_lr.csv', 'w') as fh: _lr_choice(trials, chosen).to_csv(fh, index=False)
         scfg, tcfg = method_config(m, cfg, f, s)
+        if cfg.lr_grid: tcfg = tcfg.replace(lr=chosen[m, k])
         t1 = time.time()
-        run_dir = out_dir / 'finetune' / f'{m}_frac{scfg.label_fraction:g}_seed{s}_fold{k}{unl_tag if m in PRETRAINED else ""}{"_occurrence" if occ else ""}'
-        model = finetune_sparse(scfg, of(tr), ckpts.get((m, k)), run_dir, tcfg, bs=cfg.bs,
-                                quiet=quiet, device=device, return_model=True)
+        run_dir = out_dir / 'finetune' / f'{m}_frac{scfg.label_fraction:g}_seed{s}_fold{k}{f"_lr{tcfg.lr:g}" if cfg.lr_grid else ""}{tag}'
         test = of(te)
-        pr = predict_videos(model, test, device=device)
-        if occ: pr = [torch.sigmoid(p) for p in pr]                   # a detector's logits -> probabilities of presence
+        model, pr = _fit_predict(cfg, scfg, tcfg, of(tr), test, ckpts.get((m, k)), run_dir, quiet, device)
         timing[f'finetune_{m}_frac{scfg.label_fraction:g}_seed{s}_fold{k}'] = time.time() - t1
         train_s[f'finetune_{m}_frac{scfg.label_fraction:g}_seed{s}_fold{k}'] = run_train_s(run_dir / 'run.json')
         for v, p in zip(test, pr):
             preds.setdefault((m, scfg.label_fraction, s), {})[video_key(v)] = p.numpy()
         yt = torch.cat([video_targets(v) for v in test]).numpy()
-        rows.append(dict(method=m, fraction=scfg.label_fraction, seed=s, fold=k, test_subjects=' '.join(te),
+        rows.append(dict(method=m, fraction=scfg.label_fraction, seed=s, fold=k, test_subjects=' '.join(te), lr=tcfg.lr,
                          run_dir=str(run_dir.relative_to(out_dir)),
                          n_labelled=int((getattr(model, 'fit_info', None) or model.checkpoint['extra'])['n_labelled']),
                          **_score(torch.cat(pr).numpy(), yt, aus, cfg.sparse.target)))
@@ -280,9 +332,11 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
     with atomic_write(out_dir / 'table.md', 'w') as fh: fh.write(table_markdown(table))
     summary = dict(table=json.loads(table.to_json(orient='index')), wall_s=wall, timing=timing, train_s=train_s, env=env_info(),
                    folds=[dict(train=tr, test=te) for tr, te in plan], config=cfg.to_dict(),
-                   unlabelled=dict(subjects=[video_subject(v, i) for i, v in enumerate(unl)], frames=sum(len(v.frames) for v in unl)))
+                   unlabelled=dict(subjects=[video_subject(v, i) for i, v in enumerate(unl)], frames=sum(len(v.frames) for v in unl)),
+                   lr_chosen={f'{m}_fold{k}': lr for (m, k), lr in chosen.items()})
     with atomic_write(out_dir / 'summary.json', 'w') as fh: json.dump(summary, fh, indent=2, default=str)
-    return dict(table=table, scores=scores, runs=runs, curve=curve, predictions=preds, wall_s=wall, plan=plan)
+    return dict(table=table, scores=scores, runs=runs, curve=curve, predictions=preds, wall_s=wall, plan=plan,
+                lr_choice=_lr_choice(trials, chosen))
 
 def scores_at(scores: pd.DataFrame, method: str, fraction: float) -> pd.DataFrame:
     "The rows of `scores` (per method, fraction, seed) of `method` at label `fraction`, in seed order."
@@ -404,13 +458,15 @@ def save_report(res: dict, cfg: EvalConfig, videos, out_dir, aus=DISFA_AUS) -> l
 
 # %% ../nbs/13_evaluation.ipynb #7a1e0002
 def train_time_summary(run_dir) -> str:
-    """'training time (s): pretraining P, N fine-tuning runs F' for the `run_protocol` folder `run_dir`, from the
-    `train_s` of its `summary.json` (seconds per run, see `run_train_s`). `DataFormatError` naming the file when it is
-    missing, is not JSON or has no `train_s`."""
+    """'training time (s): pretraining P, N fine-tuning runs F' (and ', M learning-rate trials L' with `lr_grid`) for the
+    `run_protocol` folder `run_dir`, from the `train_s` of its `summary.json` (seconds per run, see `run_train_s`).
+    `DataFormatError` naming the file when it is missing, is not JSON or has no `train_s`."""
     path = Path(run_dir) / 'summary.json'
     d = read_json(path)
     t = d.get('train_s') if isinstance(d, dict) else None
     if not isinstance(t, dict): raise DataFormatError(path, "has no 'train_s' table (not written by run_protocol?)")
     pre = sum(v for k, v in t.items() if k.startswith('pretrain'))
     ft = [v for k, v in t.items() if k.startswith('finetune')]
-    return f'training time (s): pretraining {pre:.0f}, {len(ft)} fine-tuning runs {sum(ft):.0f}'
+    sel = [v for k, v in t.items() if k.startswith('select')]
+    return (f'training time (s): pretraining {pre:.0f}, {len(ft)} fine-tuning runs {sum(ft):.0f}'
+            + (f', {len(sel)} learning-rate trials {sum(sel):.0f}' if sel else ''))
