@@ -301,16 +301,16 @@ def eval_overrides(methods: str = '', seeds: str = '', pi_epochs: int = 0, freez
     ('' keeps the preset's), `pi_epochs` > 0, `freeze` ('' keeps the preset's), `lr_grid` (comma-separated fine-tuning
     learning rates to choose from on validation subjects) and `val_subjects` > 0. A seed that is not an integer or a rate
     that is not a number is refused here, naming it, before any stage writes."""
+    items = lambda s: [t.strip() for t in s.split(',') if t.strip()]
     kw = dict(pi_epochs=pi_epochs) if pi_epochs else {}
     if val_subjects: kw['val_subjects'] = val_subjects
     if lr_grid:
-        toks = [t.strip() for t in lr_grid.split(',') if t.strip()]
-        try: kw['lr_grid'] = tuple(float(t) for t in toks)
+        try: kw['lr_grid'] = tuple(float(t) for t in items(lr_grid))
         except ValueError: raise ValueError(f'lr_grid must be comma-separated numbers such as 1e-3,4e-3, got {lr_grid!r}') from None
     if freeze: kw['pretrained_freeze'] = freeze
-    if methods: kw['methods'] = tuple(m.strip() for m in methods.split(',') if m.strip())
+    if methods: kw['methods'] = tuple(items(methods))
     if seeds:
-        toks = [t.strip() for t in seeds.split(',') if t.strip()]
+        toks = items(seeds)
         bad = [t for t in toks if not t.isdigit()]
         if bad: raise ValueError(f'seeds must be comma-separated non-negative integers, got {bad} in {seeds!r}')
         kw['seeds'] = tuple(int(t) for t in toks)
