@@ -296,11 +296,12 @@ def finetune_stage(cache_dir, data, out, checkpoint=None, preset: str = 'tiny', 
     return metrics
 
 def eval_overrides(methods: str = '', seeds: str = '', pi_epochs: int = 0, freeze: str = '', lr_grid: str = '',
-                   val_subjects: int = 0, lr_seeds: str = '') -> dict:
+                   val_subjects: int = 0, lr_seeds: str = '', encoder_lr: float = 0.0) -> dict:
     """The `EvalConfig` fields that `evaluate_stage`'s command-line options replace: `methods`/`seeds` comma-separated
     ('' keeps the preset's), `pi_epochs` > 0, `freeze` ('' keeps the preset's), `lr_grid` (comma-separated fine-tuning
     learning rates to choose from on validation subjects), `val_subjects` > 0 and `lr_seeds` (comma-separated label seeds
-    each rate is scored on, averaged). A seed that is not an integer or a rate that is not a number is refused here,
+    each rate is scored on, averaged), `encoder_lr` > 0 (a pretrained frame encoder's fine-tuning rate as a fraction of
+    the head's). A seed that is not an integer or a rate that is not a number is refused here,
     naming it, before any stage writes."""
     items = lambda s: [t.strip() for t in s.split(',') if t.strip()]
     kw = dict(pi_epochs=pi_epochs) if pi_epochs else {}
@@ -309,6 +310,7 @@ def eval_overrides(methods: str = '', seeds: str = '', pi_epochs: int = 0, freez
         try: kw['lr_grid'] = tuple(float(t) for t in items(lr_grid))
         except ValueError: raise ValueError(f'lr_grid must be comma-separated numbers such as 1e-3,4e-3, got {lr_grid!r}') from None
     if freeze: kw['pretrained_freeze'] = freeze
+    if encoder_lr: kw['pretrained_encoder_lr'] = encoder_lr
     if methods: kw['methods'] = tuple(items(methods))
     for name, text in (('seeds', seeds), ('lr_seeds', lr_seeds)):
         if not text: continue
@@ -321,7 +323,8 @@ def eval_overrides(methods: str = '', seeds: str = '', pi_epochs: int = 0, freez
 def evaluate_stage(cache_dir, data, out, preset: str = 'tiny', methods: str = '', seeds: str = '', quiet: bool = True,
                    progress: bool = True, unlabelled_cache: str = '', unlabelled_data: str = '', folds: str = '',
                    target: str = 'intensity', pretrain_dir: str = '', pi_recipe: str = 'face', pi_epochs: int = 0,
-                   pretrain_epochs: int = 0, freeze: str = '', lr_grid: str = '', val_subjects: int = 0, lr_seeds: str = '') -> dict:
+                   pretrain_epochs: int = 0, freeze: str = '', lr_grid: str = '', val_subjects: int = 0, lr_seeds: str = '',
+                   encoder_lr: float = 0.0) -> dict:
     """The protocol of `aufacial.evaluation` on the cached videos (plus stage-1-only subjects from `unlabelled_cache` /
     `unlabelled_data`): tables, CSV/JSON and figures in `out`; prints the table. `target='occurrence'`: the AU
     detection benchmark (F1), on the labels `cached_videos` gives for that target. `pretrain_dir`: where the pretrained
@@ -329,11 +332,13 @@ def evaluate_stage(cache_dir, data, out, preset: str = 'tiny', methods: str = ''
     `pi_recipe`: the person-independent pretraining recipe (`eval_config`); `pi_epochs` > 0: its epochs (else the preset's);
     `pretrain_epochs` > 0: every pretrained method's epochs (`eval_config`). `freeze`: what of a pretrained encoder
     fine-tuning trains ('frozen' | 'partial' | 'full'; empty: the preset's `pretrained_freeze`); scratch and supervised
-    always train everything. `lr_grid`: comma-separated fine-tuning learning rates, one chosen per method and fold on
+    always train everything; `encoder_lr` > 0: a pretrained frame encoder's rate as a fraction of the rest's (else the
+    preset's, 1). `lr_grid`: comma-separated fine-tuning learning rates, one chosen per method and fold on
     `val_subjects` (> 0; else the preset's) of its training subjects (`aufacial.evaluation.validation_split`), by the mean
     score over the label seeds `lr_seeds` (comma-separated; else the preset's, 0)."""
     from aufacial.evaluation import run_protocol, save_report, table_markdown
-    cfg = eval_config(preset, pi_recipe, pretrain_epochs, **eval_overrides(methods, seeds, pi_epochs, freeze, lr_grid, val_subjects, lr_seeds))
+    cfg = eval_config(preset, pi_recipe, pretrain_epochs, **eval_overrides(methods, seeds, pi_epochs, freeze, lr_grid, val_subjects, lr_seeds,
+                                                                                   encoder_lr))
     cfg = cfg.replace(folds=folds_for(data, cfg.folds, folds), sparse=cfg.sparse.replace(target=_check_target(target)))
     vids = cached_videos(cache_dir, data, target=target)
     pi = 'person_independent' in cfg.methods + cfg.curve_methods
@@ -403,13 +408,14 @@ def evaluate(
     lr_grid: str = '',             # comma-separated fine-tuning learning rates, chosen per method and fold on validation subjects
     val_subjects: int = 0,         # with --lr-grid: training subjects per fold held out to choose the rate (0: the preset's, 2)
     lr_seeds: str = '',            # with --lr-grid: comma-separated label seeds each rate is scored on, averaged (default 0)
+    encoder_lr: float = 0.0,       # a pretrained frame encoder's fine-tuning rate, as a fraction of the head's (0: the preset's, 1)
 ):
     "k-fold, multi-seed evaluation of every method; tables, CSV/JSON and figures beside the run (resumable)."
     with _script_errors(evaluate):
         evaluate_stage(cache, data, out, preset, methods, seeds, unlabelled_cache=unlabelled_cache, unlabelled_data=unlabelled_data,
                        folds=folds, target=target, pretrain_dir=pretrain_dir, pi_recipe=pi_recipe, pi_epochs=pi_epochs,
                        pretrain_epochs=pretrain_epochs, freeze=freeze, lr_grid=lr_grid, val_subjects=val_subjects,
-                       lr_seeds=lr_seeds)
+                       lr_seeds=lr_seeds, encoder_lr=encoder_lr)
 
 # %% ../nbs/14_cli.ipynb #68acb650
 def _load_regressor(checkpoint):

@@ -222,13 +222,14 @@ def check_int(name: str, value, lo: int | None = None, hi: int | None = None) ->
         raise ValueError(f'{name} must be in [{lo if lo is not None else "-inf"}, {hi if hi is not None else "inf"}], got {value}')
     return value
 
-def check_float(name: str, value, lo: float | None = None, hi: float | None = None) -> float:
-    "`value` as a finite float, or `ValueError` naming `name` if it is not a number in [lo, hi]."
+def check_float(name: str, value, lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> float:
+    "`value` as a finite float, or `ValueError` naming `name` if it is not a number in [lo, hi] (in (lo, hi] if `lo_open`)."
     try: v = float(value)
     except (TypeError, ValueError): raise ValueError(f'{name} must be a number, got {value!r}') from None
     if not np.isfinite(v): raise ValueError(f'{name} must be finite, got {value!r}')
-    if (lo is not None and v < lo) or (hi is not None and v > hi):
-        raise ValueError(f'{name} must be in [{lo if lo is not None else "-inf"}, {hi if hi is not None else "inf"}], got {v}')
+    if (lo is not None and (v <= lo if lo_open else v < lo)) or (hi is not None and v > hi):
+        raise ValueError(f'{name} must be in {"(" if lo_open else "["}{lo if lo is not None else "-inf"}, '
+                         f'{hi if hi is not None else "inf"}], got {v}')
     return v
 
 # %% ../nbs/00_core.ipynb #85ee6864

@@ -46,6 +46,7 @@ class EvalConfig(Config):
     curve_methods: tuple = ('scratch', 'temporal_contrastive')
     curve_seeds: tuple = (0,)
     pretrained_freeze: str = 'full'       # freeze mode of the regressor on a pretrained encoder ('full': fine-tune everything)
+    pretrained_encoder_lr: float = 1.0    # a pretrained frame encoder's fine-tuning rate, as a fraction of the head's (sparse.encoder_lr)
     sparse: SparseRegressionConfig = field(default_factory=SparseRegressionConfig)
     tc: TemporalContrastiveConfig = field(default_factory=TemporalContrastiveConfig)
     pi: PersonIndependentConfig = field(default_factory=PersonIndependentConfig)
@@ -77,7 +78,7 @@ class EvalConfig(Config):
         if not self.seeds: raise ValueError('seeds must not be empty')
         for s in self.seeds + self.curve_seeds: check_int('seeds', s, lo=0)
         for f in self.curve_fractions:
-            if not 0 < check_float('curve_fractions', f, 0, 1): raise ValueError('curve_fractions must be in (0, 1]')
+            check_float('curve_fractions', f, 0, 1, lo_open=True)
         check_int('val_subjects', self.val_subjects, lo=1)
         for lr in self.lr_grid:
             if not check_float('lr_grid', lr) > 0: raise ValueError(f'lr_grid: learning rates must be > 0, got {lr!r}')
@@ -85,6 +86,7 @@ class EvalConfig(Config):
         if not self.lr_seeds: raise ValueError('lr_seeds must not be empty')
         for s in self.lr_seeds: check_int('lr_seeds', s, lo=0)
         if self.pretrained_freeze not in ('frozen', 'partial', 'full'): raise ValueError(f'pretrained_freeze must be frozen|partial|full, got {self.pretrained_freeze!r}')
+        check_float('pretrained_encoder_lr', self.pretrained_encoder_lr, 0, 1, lo_open=True)
 
     @property
     def metric(self) -> str:
@@ -146,8 +148,9 @@ def pretrain_method(method: str, cfg: EvalConfig, videos, out_dir, quiet: bool =
 def method_config(method: str, cfg: EvalConfig, fraction: float, seed: int) -> tuple[SparseRegressionConfig, TrainConfig]:
     "The fine-tuning configs of `method` at label `fraction` and `seed` (supervised: fraction 1)."
     f = 1.0 if method == 'supervised' else float(fraction)
-    freeze = cfg.pretrained_freeze if method in PRETRAINED else 'full'
-    return cfg.sparse.replace(label_fraction=f, label_seed=seed, freeze=freeze), cfg.finetune.replace(seed=seed)
+    pre = method in PRETRAINED
+    freeze, elr = (cfg.pretrained_freeze, cfg.pretrained_encoder_lr) if pre else ('full', 1.0)
+    return cfg.sparse.replace(label_fraction=f, label_seed=seed, freeze=freeze, encoder_lr=elr), cfg.finetune.replace(seed=seed)
 
 # %% ../nbs/13_evaluation.ipynb #a1b2c302
 def validation_split(train, k: int, seed: int = 0) -> tuple[list[str], list[str]]:
@@ -279,7 +282,8 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
             pdir = Path(pretrain_dir or out_dir / 'pretrain') / f'{m}_fold{k}{unl_tag}'
             ckpts[m, k] = pretrain_method(m, cfg, src, pdir, quiet, device)
             timing[f'pretrain_{m}_fold{k}'] = time.time() - t1; train_s[f'pretrain_{m}_fold{k}'] = run_train_s(pdir / 'run.json')
-        tag = f'{unl_tag if m in PRETRAINED else ""}{"_occurrence" if occ else ""}'
+        elr = f'_enc{cfg.pretrained_encoder_lr:g}' if m in PRETRAINED and cfg.pretrained_encoder_lr != 1 else ''
+        tag = f'{unl_tag if m in PRETRAINED else ""}{elr}{"_occurrence" if occ else ""}'
         if cfg.lr_grid and (m, k) not in chosen:                      # this method's rate on this fold, from validation people
             fit, val = validation_split(tr, cfg.val_subjects)
             yv = torch.cat([video_targets(v) for v in of(val)]).numpy()

@@ -37,7 +37,7 @@ TARGETS = ('intensity', 'occurrence')
 
 @dataclass
 class SparseRegressionConfig(Config):
-    "Sparse-label AU regression: `encoder`, head (`head_hidden` 0 = linear), `freeze` mode, clip length, crop size, label fraction/seed, optimiser `steps`."
+    "Sparse-label AU regression: `encoder`, head (`head_hidden` 0 = linear), `freeze` mode, the frame encoder's relative rate, clip length, crop size, label fraction/seed, optimiser `steps`."
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     n_aus: int = 12                  # outputs per frame
     aus: tuple = ()                  # the AU of each output (empty: DISFA_AUS, which needs n_aus = 12)
@@ -45,6 +45,7 @@ class SparseRegressionConfig(Config):
     balance: bool = True             # occurrence: weight each AU's positives by its negatives/positives ratio among the labelled frames
     head_hidden: int = 0             # 0: linear head; > 0: a 2-layer MLP of this width
     freeze: str = 'full'             # 'frozen' | 'partial' | 'full'
+    encoder_lr: float = 1.0          # the frame encoder's fine-tuning rate as a fraction of the rest's (< 1: discriminative rates)
     clip_len: int = 16               # T frames per training clip
     size: int = 112                  # face crop size in pixels
     label_fraction: float = 0.02     # fraction of each video's frames that carry labels
@@ -61,6 +62,7 @@ class SparseRegressionConfig(Config):
         self.aus = tuple(check_int('aus', a, lo=1) for a in self.aus)
         if self.aus and len(self.aus) != self.n_aus: raise ValueError(f'aus lists {len(self.aus)} AUs but n_aus is {self.n_aus}')
         if self.freeze not in FREEZE_MODES: raise ValueError(f'freeze must be one of {FREEZE_MODES}, got {self.freeze!r}')
+        check_float('encoder_lr', self.encoder_lr, 0, 1, lo_open=True)
         if self.target not in TARGETS: raise ValueError(f'target must be one of {TARGETS}, got {self.target!r}')
         check_int('clip_len', self.clip_len, lo=1); check_int('size', self.size, lo=16)
         check_float('label_fraction', self.label_fraction, 0.0, 1.0)
@@ -266,6 +268,12 @@ class SparseAURegressor(nn.Module):
         e = self.encoder
         return {'frozen': [e], 'partial': [e.frame], 'full': []}[self.freeze]
 
+    def param_groups(self) -> list:
+        "[frame encoder parameters, the rest] (fastai `splitter`): `cfg.encoder_lr` < 1 trains the first group at that fraction of the rate."
+        frame = list(self.encoder.frame.parameters())
+        ids = {id(p) for p in frame}
+        return [frame, [p for p in self.parameters() if id(p) not in ids]]
+
     def set_freeze(self, mode: str):
         "Apply freeze mode 'frozen' | 'partial' | 'full' (requires_grad and BatchNorm mode)."
         if mode not in FREEZE_MODES: raise ValueError(f'mode must be one of {FREEZE_MODES}, got {mode!r}')
@@ -363,11 +371,13 @@ def finetune_sparse(cfg: SparseRegressionConfig, train_videos, checkpoint=None, 
     if checkpoint is not None: model.load_encoder(checkpoint)
     t0 = time.time()
     pw = occurrence_pos_weight(torch.cat(dls.train.dataset.targets)) if cfg.target == 'occurrence' and cfg.balance else None
+    split = dict(splitter=SparseAURegressor.param_groups) if cfg.encoder_lr != 1 else {}   # discriminative rates: two groups
     learn = make_learner(dls, model, sparse_loss(cfg, pw), train, model_cfg=cfg, out_dir=out_dir, overwrite=overwrite, device=device,
-                         inputs=inputs, checkpoint_interval=checkpoint_interval)
+                         inputs=inputs, checkpoint_interval=checkpoint_interval, **split)
+    lr = slice(train.lr * cfg.encoder_lr, train.lr) if split else None
     if quiet:
-        with learn.no_bar(), learn.no_logging(): fit_learner(learn, train)
-    else: fit_learner(learn, train)
+        with learn.no_bar(), learn.no_logging(): fit_learner(learn, train, lr=lr)
+    else: fit_learner(learn, train, lr=lr)
     model = learn.model.cpu()
     rec = learn.recorder
     extra = dict(method='sparse_regression', pretrained=str(checkpoint) if checkpoint is not None else None,

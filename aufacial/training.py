@@ -421,12 +421,14 @@ def make_learner(dls, model: nn.Module, loss_func, cfg: TrainConfig | None = Non
     learn.train_cfg, learn.out_dir = cfg, out_dir
     return learn
 
-def fit_learner(learn: Learner, cfg: TrainConfig | None = None, cbs=None) -> Learner:
-    "Run `cfg.schedule` for `cfg.epochs` (resuming when the learner has a checkpoint to resume from)."
+def fit_learner(learn: Learner, cfg: TrainConfig | None = None, cbs=None, lr=None) -> Learner:
+    """Run `cfg.schedule` for `cfg.epochs` (resuming when the learner has a checkpoint to resume from). `lr`: instead of
+    `cfg.lr`, e.g. fastai's `slice(lo, hi)` of discriminative rates, one per parameter group of the learner's `splitter`."""
     cfg = cfg or learn.train_cfg
-    if cfg.schedule == 'one_cycle': learn.fit_one_cycle(cfg.epochs, cfg.lr, wd=cfg.wd, pct_start=cfg.pct_start, cbs=cbs)
-    elif cfg.schedule == 'flat_cos': learn.fit_flat_cos(cfg.epochs, cfg.lr, wd=cfg.wd, pct_start=max(cfg.pct_start, 0.5), cbs=cbs)
-    else: learn.fit(cfg.epochs, cfg.lr, wd=cfg.wd, cbs=cbs)
+    lr = cfg.lr if lr is None else lr
+    if cfg.schedule == 'one_cycle': learn.fit_one_cycle(cfg.epochs, lr, wd=cfg.wd, pct_start=cfg.pct_start, cbs=cbs)
+    elif cfg.schedule == 'flat_cos': learn.fit_flat_cos(cfg.epochs, lr, wd=cfg.wd, pct_start=max(cfg.pct_start, 0.5), cbs=cbs)
+    else: learn.fit(cfg.epochs, lr, wd=cfg.wd, cbs=cbs)
     return learn
 
 # %% ../nbs/06a_training.ipynb #d9dd58a2
