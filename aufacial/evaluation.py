@@ -28,7 +28,8 @@ from .person_independent import PersonIndependentConfig, pretrain_person_indepen
 # %% auto #0
 __all__ = ['METHODS', 'PRETRAINED', 'EvalConfig', 'fold_plan', 'pretrain_method', 'method_config', 'validation_split',
            'aligned_crops', 'unlabelled_sets', 'run_protocol', 'scores_at', 'seed_scores', 'summarise',
-           'table_markdown', 'plot_au_bars', 'plot_label_curve', 'plot_timeline', 'save_report', 'train_time_summary']
+           'table_markdown', 'plot_au_bars', 'plot_label_curve', 'plot_timeline', 'save_report', 'lr_choice_table',
+           'train_time_summary']
 
 # %% ../nbs/13_evaluation.ipynb #638ccdc5
 METHODS = ('scratch', 'temporal_contrastive', 'person_independent', 'supervised')
@@ -459,6 +460,19 @@ def save_report(res: dict, cfg: EvalConfig, videos, out_dir, aus=DISFA_AUS) -> l
     fig, axs = plt.subplots(n, 1, figsize=(11, 1.8 * n), sharex=True, squeeze=False); plot_timeline(res['predictions'], v, frac, aus, axs=axs, target=cfg.sparse.target)
     save(fig, 'timeline.png')
     return out
+
+# %% ../nbs/13_evaluation.ipynb #b1d1a011
+def lr_choice_table(lr_choice: pd.DataFrame, metric: str = 'icc') -> pd.DataFrame:
+    """The learning-rate trials of `run_protocol` (`result['lr_choice']`, select_lr.csv) -> `metric` on the validation
+    people, index (method, fold, seed) with a `mean` row per (method, fold) after its seeds, one column per rate."""
+    if metric not in lr_choice.columns:
+        raise ValueError(f'lr_choice has no column {metric!r} (it has {list(lr_choice.columns)}); use the protocol\'s metric')
+    parts = []
+    for (m, f), g in lr_choice.groupby(['method', 'fold'], sort=True):
+        t = g.pivot_table(index='seed', columns='lr', values=metric).astype(float)
+        t.loc['mean'] = g.groupby('lr')[metric].mean()
+        parts.append(t.set_axis(pd.MultiIndex.from_tuples([(m, f, s) for s in t.index], names=['method', 'fold', 'seed'])))
+    return pd.concat(parts)
 
 # %% ../nbs/13_evaluation.ipynb #7a1e0002
 def train_time_summary(run_dir) -> str:
