@@ -26,8 +26,8 @@ from .temporal_contrastive import TemporalContrastiveConfig, pretrain_temporal_c
 from .person_independent import PersonIndependentConfig, pretrain_person_independent
 
 # %% auto #0
-__all__ = ['METHODS', 'PRETRAINED', 'EvalConfig', 'fold_plan', 'pretrain_method', 'method_config', 'validation_split',
-           'aligned_crops', 'unlabelled_sets', 'run_protocol', 'scores_at', 'seed_scores', 'summarise',
+__all__ = ['METHODS', 'PRETRAINED', 'EvalConfig', 'fold_plan', 'pretrain_method', 'method_config', 'validation_split', 'lr_means',
+           'choose_lr', 'aligned_crops', 'unlabelled_sets', 'run_protocol', 'scores_at', 'seed_scores', 'summarise',
            'table_markdown', 'plot_au_bars', 'plot_label_curve', 'plot_timeline', 'save_report', 'lr_choice_table',
            'train_time_summary']
 
@@ -164,6 +164,23 @@ def validation_split(train, k: int, seed: int = 0) -> tuple[list[str], list[str]
     val = sorted(random.Random(seed).sample(sorted(train), k))
     return [s for s in train if s not in val], val
 
+# %% ../nbs/13_evaluation.ipynb #c1a2b302
+def _check_trials(trials: pd.DataFrame, metric: str):
+    "`ValueError` if `trials` (learning-rate trials) are empty or lack the column `metric`."
+    if trials.empty: raise ValueError('no learning-rate trials: the protocol ran without lr_grid')
+    if metric not in trials.columns:
+        raise ValueError(f'learning-rate trials have no column {metric!r} (they have {list(trials.columns)}); use the protocol\'s metric')
+
+def lr_means(trials: pd.DataFrame, metric: str = 'icc') -> pd.Series:
+    """Mean `metric` per learning rate over the label seeds of one method's trials on one fold (rows of `run_protocol`'s
+    `lr_choice`: columns `lr`, `seed`, `metric`), indexed by rate in increasing order; `choose_lr` picks from it."""
+    _check_trials(trials, metric)
+    return trials.groupby('lr')[metric].mean()
+
+def choose_lr(means: pd.Series) -> float:
+    "The rate of `lr_means` with the best mean score: the lowest of a tie; NaN (no score) counts as the worst."
+    return float(means.fillna(-np.inf).idxmax())
+
 # %% ../nbs/13_evaluation.ipynb #357820a0
 def aligned_crops(videos, size: int = 64, margin: float = 0.1, batch: int = 512) -> list[LabelledVideo]:
     """Synthetic videos (`.frames` uint8 [N, 3, H, W], `.landmarks` [N, 68, 2], `.aus` [N, A]) -> `LabelledVideo`s of face
@@ -298,8 +315,7 @@ def run_protocol(cfg: EvalConfig, videos, out_dir, synth_videos=None, aus=DISFA_
                     timing[f'select_{name}'] = time.time() - t1; train_s[f'select_{name}'] = run_train_s(rd / 'run.json')
                     trials.append(dict(method=m, fold=k, lr=lr, seed=s1, val_subjects=' '.join(val), run_dir=f'select_lr/{name}',
                                        **_score(torch.cat(pv).numpy(), yv, aus, cfg.sparse.target)))
-            mean = pd.DataFrame([r for r in trials if (r['method'], r['fold']) == (m, k)]).groupby('lr')[cfg.metric].mean()
-            chosen[m, k] = float(mean.fillna(-np.inf).idxmax())      # a tie goes to the lower rate
+            chosen[m, k] = choose_lr(lr_means(pd.DataFrame([r for r in trials if (r['method'], r['fold']) == (m, k)]), cfg.metric))
             with atomic_write(out_dir / 'select_lr.csv', 'w') as fh: _lr_choice(trials, chosen).to_csv(fh, index=False)
         scfg, tcfg = method_config(m, cfg, f, s)
         if cfg.lr_grid: tcfg = tcfg.replace(lr=chosen[m, k])
@@ -464,13 +480,13 @@ def save_report(res: dict, cfg: EvalConfig, videos, out_dir, aus=DISFA_AUS) -> l
 # %% ../nbs/13_evaluation.ipynb #b1d1a011
 def lr_choice_table(lr_choice: pd.DataFrame, metric: str = 'icc') -> pd.DataFrame:
     """The learning-rate trials of `run_protocol` (`result['lr_choice']`, select_lr.csv) -> `metric` on the validation
-    people, index (method, fold, seed) with a `mean` row per (method, fold) after its seeds, one column per rate."""
-    if metric not in lr_choice.columns:
-        raise ValueError(f'lr_choice has no column {metric!r} (it has {list(lr_choice.columns)}); use the protocol\'s metric')
+    people, index (method, fold, seed) with a `mean` row (`lr_means`) per (method, fold) after its seeds, one column per rate."""
+    _check_trials(lr_choice, metric)
     parts = []
     for (m, f), g in lr_choice.groupby(['method', 'fold'], sort=True):
-        t = g.pivot_table(index='seed', columns='lr', values=metric).astype(float)
-        t.loc['mean'] = g.groupby('lr')[metric].mean()
+        mean = lr_means(g, metric)
+        t = g.pivot_table(index='seed', columns='lr', values=metric, dropna=False).astype(float)
+        t.loc['mean'] = mean
         parts.append(t.set_axis(pd.MultiIndex.from_tuples([(m, f, s) for s in t.index], names=['method', 'fold', 'seed'])))
     return pd.concat(parts)
 
