@@ -89,8 +89,7 @@ def kfold_subjects(subjects: Sequence[str], k: int, seed: int = 0) -> list[list[
 # %% ../nbs/03a_clips.ipynb #06c69d31
 def sparse_label_mask(n_frames: int, fraction: float, seed=0) -> torch.Tensor:
     "bool [n_frames]: max(1, round(fraction * n_frames)) frames chosen uniformly at random (seeded) are True."
-    n = check_int('n_frames', n_frames, 1); fraction = check_float('fraction', fraction, 0.0, 1.0)
-    if fraction == 0: raise ValueError('fraction must be > 0 (at least one frame is labelled); got 0')
+    n = check_int('n_frames', n_frames, 1); fraction = check_float('fraction', fraction, 0.0, 1.0, lo_open=True)
     k = min(n, max(1, round(fraction * n)))
     idx = np.random.default_rng(seed).choice(n, size=k, replace=False)
     m = torch.zeros(n, dtype=torch.bool); m[torch.from_numpy(idx)] = True
@@ -119,8 +118,7 @@ class ClipConfig(Config):
     def validate(self):
         check_int('clip_len', self.clip_len, 1); check_int('stride', self.stride, 1); check_int('bs', self.bs, 1)
         if self.hop is not None: check_int('hop', self.hop, 1)
-        check_float('label_fraction', self.label_fraction, 0.0, 1.0); check_int('seed', self.seed, 0)
-        if self.label_fraction == 0: raise ValueError('label_fraction must be > 0')
+        check_float('label_fraction', self.label_fraction, 0.0, 1.0, lo_open=True); check_int('seed', self.seed, 0)
 
     @classmethod
     def tiny(cls, **kw): return cls(**{'clip_len': 4, 'stride': 2, 'bs': 4, **kw})

@@ -29,7 +29,7 @@ from .person_independent import PersonIndependentConfig, pretrain_person_indepen
 __all__ = ['METHODS', 'PRETRAINED', 'EvalConfig', 'fold_plan', 'pretrain_method', 'method_config', 'validation_split', 'lr_means',
            'choose_lr', 'aligned_crops', 'unlabelled_sets', 'run_protocol', 'scores_at', 'seed_scores', 'summarise',
            'table_markdown', 'plot_au_bars', 'plot_label_curve', 'plot_timeline', 'save_report', 'lr_choice_table',
-           'train_time_summary']
+           'lr_choice_report', 'train_time_summary']
 
 # %% ../nbs/13_evaluation.ipynb #638ccdc5
 METHODS = ('scratch', 'temporal_contrastive', 'person_independent', 'supervised')
@@ -82,7 +82,7 @@ class EvalConfig(Config):
             check_float('curve_fractions', f, 0, 1, lo_open=True)
         check_int('val_subjects', self.val_subjects, lo=1)
         for lr in self.lr_grid:
-            if not check_float('lr_grid', lr) > 0: raise ValueError(f'lr_grid: learning rates must be > 0, got {lr!r}')
+            check_float('lr_grid', lr, 0, lo_open=True)
         if len(set(self.lr_grid)) != len(self.lr_grid): raise ValueError(f'lr_grid has a rate twice: {self.lr_grid}')
         if not self.lr_seeds: raise ValueError('lr_seeds must not be empty')
         for s in self.lr_seeds: check_int('lr_seeds', s, lo=0)
@@ -489,6 +489,26 @@ def lr_choice_table(lr_choice: pd.DataFrame, metric: str = 'icc') -> pd.DataFram
         t.loc['mean'] = mean
         parts.append(t.set_axis(pd.MultiIndex.from_tuples([(m, f, s) for s in t.index], names=['method', 'fold', 'seed'])))
     return pd.concat(parts)
+
+# %% ../nbs/13_evaluation.ipynb #c5a0e011
+def lr_choice_report(lr_choice: pd.DataFrame, metric: str = 'icc') -> str:
+    """The learning-rate choice of `run_protocol` (`result['lr_choice']`, select_lr.csv) as text: the validation people
+    of each fold, `lr_choice_table` and the rate marked `chosen` per method and fold. `ValueError` when a (method, fold)
+    has no chosen rate or more than one, or the trials lack the columns `run_protocol` writes."""
+    _check_trials(lr_choice, metric)
+    miss = {'val_subjects', 'chosen'} - set(lr_choice.columns)
+    if miss: raise ValueError(f'learning-rate trials have no column(s) {sorted(miss)}: not written by run_protocol')
+    name = 'F1' if metric == 'f1' else 'ICC(3,1)' if metric == 'icc' else metric
+    val = lr_choice.groupby('fold', sort=True).val_subjects.first()
+    lines = [f'validation people, fold {k}: {v}' for k, v in val.items()]
+    lines.append(f"mean {name} on them after fine-tuning on the fold's other training people:")
+    lines.append(lr_choice_table(lr_choice, metric).to_string(float_format='{:.3f}'.format))
+    chosen = []
+    for (m, f), g in lr_choice.groupby(['method', 'fold'], sort=True):
+        lr = g.lr[g.chosen.astype(bool)].unique()
+        if len(lr) != 1: raise ValueError(f'{m}, fold {f}: {len(lr)} rates marked chosen, expected 1 ({lr.tolist()})')
+        chosen.append(f'{m} fold {f}: {lr[0]:g}')
+    return '\n'.join(lines + ['chosen: ' + ', '.join(chosen)])
 
 # %% ../nbs/13_evaluation.ipynb #7a1e0002
 def train_time_summary(run_dir) -> str:
