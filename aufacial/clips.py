@@ -133,7 +133,7 @@ class _CacheTargets:
         if len(aus) > 1: raise ValueError(f'records: mixed AU columns {sorted(aus)}; load one dataset (or select AUs) per DataLoader')
         self.aus = aus.pop()
         self.keys = [cache.key(r) for r in self.records]
-        self.label_fraction, self.seed = check_float('label_fraction', label_fraction, 0.0, 1.0), check_int('seed', seed, 0)
+        self.label_fraction, self.seed = check_float('label_fraction', label_fraction, 0.0, 1.0, lo_open=True), check_int('seed', seed, 0)
         self.masks = label_masks(self.records, label_fraction, seed)
         self.targets, self.face = [], []
         for r, k in zip(self.records, self.keys):
