@@ -17,8 +17,8 @@ from .core import Config, DISFA_AUS, check_int, check_float
 from .align import AlignedCropCache, record_key
 
 # %% auto #0
-__all__ = ['FOLDS', 'subject_folds', 'fold_split', 'kfold_subjects', 'sparse_label_mask', 'label_masks', 'ClipConfig',
-           'ClipDataset', 'FrameDataset', 'to_float01', 'EpochDataLoader', 'au_caption', 'show_au_batch',
+__all__ = ['FOLDS', 'subject_folds', 'fold_split', 'kfold_subjects', 'sparse_label_mask', 'keyed_label_mask', 'label_masks',
+           'ClipConfig', 'ClipDataset', 'FrameDataset', 'to_float01', 'EpochDataLoader', 'au_caption', 'show_au_batch',
            'AUDataLoaders', 'clip_dls', 'frame_dls']
 
 # %% ../nbs/03a_clips.ipynb #67309ba9
@@ -95,14 +95,16 @@ def sparse_label_mask(n_frames: int, fraction: float, seed=0) -> torch.Tensor:
     m = torch.zeros(n, dtype=torch.bool); m[torch.from_numpy(idx)] = True
     return m
 
+def keyed_label_mask(n_frames: int, fraction: float, seed: int, key: str) -> torch.Tensor:
+    """bool [n_frames]: the labelled frames of the video named `key`, seeded by (seed, crc32(key)) so they do not depend
+    on any other video; fraction 1 labels every frame."""
+    fraction = check_float('fraction', fraction, 0.0, 1.0, lo_open=True); seed = check_int('seed', seed, 0)
+    if fraction == 1: return torch.ones(check_int('n_frames', n_frames, 1), dtype=torch.bool)
+    return sparse_label_mask(n_frames, fraction, [seed, zlib.crc32(str(key).encode())])
+
 def label_masks(records, fraction: float, seed: int = 0) -> dict[str, torch.Tensor]:
-    "Per record key, its sparse label mask bool [T] (seeded by (seed, crc32(key)); fraction 1 labels every frame)."
-    out = {}
-    for r in records:
-        key = record_key(r)
-        out[key] = (torch.ones(len(r), dtype=torch.bool) if float(fraction) >= 1 else
-                    sparse_label_mask(len(r), fraction, [check_int('seed', seed, 0), zlib.crc32(key.encode())]))
-    return out
+    "Per record key, its sparse label mask bool [T] (`keyed_label_mask` of the record's key)."
+    return {(k := record_key(r)): keyed_label_mask(len(r), fraction, seed, k) for r in records}
 
 # %% ../nbs/03a_clips.ipynb #af01920a
 @dataclass

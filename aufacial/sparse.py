@@ -6,7 +6,7 @@ Docs: https://aufacial.github.io/aufacial/sparse_regression.html.md"""
 
 # %% ../nbs/12_sparse_regression.ipynb #15ebbdde
 from __future__ import annotations
-import os, time, math, zlib
+import os, time, math
 from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader as FaDataLoader
 from .core import Config, DataFormatError, check_int, check_float, seed_everything, DISFA_AUS, evaluating
-from .clips import sparse_label_mask
+from .clips import keyed_label_mask
 from .encoders import (EncoderConfig, SpatioTemporalEncoder, MLPHead, register_model, save_checkpoint,
                                load_checkpoint, read_checkpoint, config_diff)
 from .training import TrainConfig, make_learner, fit_learner, data_inputs, check_run_inputs, train_config_diff, CHECKPOINT_INTERVAL
@@ -28,8 +28,7 @@ from .losses import masked_bce
 # %% auto #0
 __all__ = ['FREEZE_MODES', 'TARGETS', 'SparseRegressionConfig', 'sparse_mse_naive', 'sparse_mse', 'occurrence_pos_weight',
            'sparse_loss', 'LabelledVideo', 'video_targets', 'occurrence_labels', 'check_targets', 'video_subject',
-           'video_key', 'labelled_frames', 'SparseClips', 'SparseAURegressor', 'sparse_clip_dls', 'finetune_sparse',
-           'predict_videos']
+           'video_key', 'SparseClips', 'SparseAURegressor', 'sparse_clip_dls', 'finetune_sparse', 'predict_videos']
 
 # %% ../nbs/12_sparse_regression.ipynb #c8f6c45d
 FREEZE_MODES = ('frozen', 'partial', 'full')
@@ -194,11 +193,6 @@ def video_key(v, i: int = 0) -> str:
     name = getattr(v, 'video', '') if isinstance(v, LabelledVideo) else ''
     return f'{video_subject(v, i)}/{name}' if name else video_subject(v, i)
 
-def labelled_frames(n_frames: int, fraction: float, seed: int, subject: str) -> torch.Tensor:
-    "bool [n_frames]: the labelled frames of one video (all of them at fraction 1), seeded by (seed, crc32(subject))."
-    if float(fraction) >= 1: return torch.ones(check_int('n_frames', n_frames, 1), dtype=torch.bool)
-    return sparse_label_mask(n_frames, fraction, [check_int('seed', seed, 0), zlib.crc32(str(subject).encode())])
-
 class SparseClips(torch.utils.data.Dataset):
     """Clips around labelled frames. Item i -> (clip uint8 [T, 3, S, S], y float32 [T, A] with NaN except at labelled frames).
     videos: see `video_targets`; `random` redraws anchors' positions (and the capped anchor subset) per epoch (`set_epoch`);
@@ -216,7 +210,7 @@ class SparseClips(torch.utils.data.Dataset):
         for i, (v, f) in enumerate(zip(self.videos, self.frames)):
             y = video_targets(v).clone()
             if len(y) != len(f): raise ValueError(f'video {video_subject(v, i)}: {len(f)} frames but {len(y)} label rows')
-            m = labelled_frames(len(f), label_fraction, seed, video_key(v, i))
+            m = keyed_label_mask(len(f), label_fraction, seed, video_key(v, i))
             if isinstance(v, LabelledVideo): m = m & v.face
             y[~m] = float('nan')
             self.targets.append(y); self.masks.append(m)
