@@ -18,7 +18,7 @@ warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated',
 __all__ = ['PRESETS', 'PI_RECIPES', 'eval_config', 'synth_stage', 'synth', 'data_kind', 'data_aus', 'load_records', 'cache_stage',
            'cache', 'cached_videos', 'synthetic_sources', 'unlabelled_sources', 'folds_for', 'pretrain_stage',
            'finetune_stage', 'eval_overrides', 'evaluate_stage', 'pretrain', 'finetune', 'evaluate', 'apply_video',
-           'plot_csv', 'apply', 'demo_run', 'demo']
+           'plot_csv', 'apply', 'demo_note', 'demo_run', 'demo']
 
 # %% ../nbs/14_cli.ipynb #58ff56fd
 PRESETS = ('tiny', 'cpu', 'gpu')
@@ -545,6 +545,19 @@ def apply(
     _say(f'apply: {p}' + ('' if no_plot else f' and {p.with_suffix(".png")}'))
 
 # %% ../nbs/14_cli.ipynb #25e9fb09
+def demo_note(preset: str, table) -> str:
+    """What a demo's results `table` (`run_protocol`'s, one row per method) can and cannot say: for the 'tiny' preset,
+    a line saying that its scores are noise, with the fully supervised model's mean ICC (the ceiling), and which
+    command gives numbers that mean something; '' for the other presets."""
+    if preset not in PRESETS: raise ValueError(f'preset must be one of {PRESETS}, got {preset!r}')
+    if preset != 'tiny': return ''
+    sup = table['icc_mean'].get('supervised') if 'icc_mean' in table else None
+    ceiling = '' if sup is None else f' (fully supervised: mean ICC {sup:.3f})'
+    sp = eval_config('tiny').sparse
+    return (f"note: the 'tiny' preset ({sp.size} px crops, a tiny encoder, {sp.steps} fine-tuning steps) checks that every "
+            f"stage runs and writes its outputs; its scores are noise{ceiling}. The README's --preset cpu command "
+            "(about an hour on 2 CPU cores) gives numbers that mean something.")
+
 def demo_run(out='runs/demo', n_subjects: int = 6, n_frames: int = 240, seed: int = 0, preset: str = 'tiny',
              seeds: str = '', quiet: bool = True, n_unlabelled: int = 0, unlabelled_frames: int = 0, pi_recipe: str = 'face',
              pi_epochs: int = 0, pretrain_epochs: int = 0) -> dict:
@@ -582,8 +595,12 @@ def demo_run(out='runs/demo', n_subjects: int = 6, n_frames: int = 240, seed: in
     summary = dict(out=str(out), preset=preset, pi_recipe=pi_recipe, pi_epochs=pi_epochs, pretrain_epochs=pretrain_epochs, n_unlabelled=n_unlabelled, table=json.loads(res['table'].to_json(orient='index')),
                    wall_s={k: round(v, 1) for k, v in wall.items()},
                    total_s=round(time.time() - t0, 1), apply_csv=str(csv), model=str(ft))
+    note = demo_note(preset, res['table'])
+    if note: summary['note'] = note
     _write_json(out / 'demo.json', summary)
-    _say('\n' + table_markdown(res['table'])); _say(f'demo: done in {time.time() - t0:.0f}s; everything is in {out}')
+    _say('\n' + table_markdown(res['table']))
+    if note: _say(note)
+    _say(f'demo: done in {time.time() - t0:.0f}s; everything is in {out}')
     return summary
 
 @call_parse

@@ -162,6 +162,7 @@ def test_demo_end_to_end(tmp_path):
     r = script(tmp_path, 'demo', *args, timeout=1500)
     assert r.returncode == 0, r.stderr[-3000:]
     assert '| model | labels | mean ICC(3,1)' in r.stdout
+    assert "note: the 'tiny' preset" in r.stdout and 'its scores are noise' in r.stdout   # the default preset says what its table is
     d = tmp_path / 'demo'
     s = json.loads((d / 'demo.json').read_text())
     assert set(s['wall_s']) == {'synth', 'cache', 'unlabelled', 'evaluate', 'apply'}
