@@ -296,12 +296,12 @@ def finetune_stage(cache_dir, data, out, checkpoint=None, preset: str = 'tiny', 
     return metrics
 
 def eval_overrides(methods: str = '', seeds: str = '', pi_epochs: int = 0, freeze: str = '', lr_grid: str = '',
-                   val_subjects: int = 0, lr_seeds: str = '', encoder_lr: float = 0.0) -> dict:
+                   val_subjects: int = 0, lr_seeds: str = '', encoder_lr: float = 0.0, no_curve: bool = False) -> dict:
     """The `EvalConfig` fields that `evaluate_stage`'s command-line options replace: `methods`/`seeds` comma-separated
     ('' keeps the preset's), `pi_epochs` > 0, `freeze` ('' keeps the preset's), `lr_grid` (comma-separated fine-tuning
     learning rates to choose from on validation subjects), `val_subjects` > 0 and `lr_seeds` (comma-separated label seeds
     each rate is scored on, averaged), `encoder_lr` > 0 (a pretrained frame encoder's fine-tuning rate as a fraction of
-    the head's). A seed that is not an integer or a rate that is not a number is refused here,
+    the head's), `no_curve` (no label-fraction curve). A seed that is not an integer or a rate that is not a number is refused here,
     naming it, before any stage writes."""
     items = lambda s: [t.strip() for t in s.split(',') if t.strip()]
     kw = dict(pi_epochs=pi_epochs) if pi_epochs else {}
@@ -312,6 +312,7 @@ def eval_overrides(methods: str = '', seeds: str = '', pi_epochs: int = 0, freez
     if freeze: kw['pretrained_freeze'] = freeze
     if encoder_lr: kw['pretrained_encoder_lr'] = encoder_lr
     if methods: kw['methods'] = tuple(items(methods))
+    if no_curve: kw.update(curve_fractions=(), curve_methods=(), curve_seeds=())
     for name, text in (('seeds', seeds), ('lr_seeds', lr_seeds)):
         if not text: continue
         toks = items(text)
@@ -324,7 +325,7 @@ def evaluate_stage(cache_dir, data, out, preset: str = 'tiny', methods: str = ''
                    progress: bool = True, unlabelled_cache: str = '', unlabelled_data: str = '', folds: str = '',
                    target: str = 'intensity', pretrain_dir: str = '', pi_recipe: str = 'face', pi_epochs: int = 0,
                    pretrain_epochs: int = 0, freeze: str = '', lr_grid: str = '', val_subjects: int = 0, lr_seeds: str = '',
-                   encoder_lr: float = 0.0) -> dict:
+                   encoder_lr: float = 0.0, no_curve: bool = False) -> dict:
     """The protocol of `aufacial.evaluation` on the cached videos (plus stage-1-only subjects from `unlabelled_cache` /
     `unlabelled_data`): tables, CSV/JSON and figures in `out`; prints the table. `target='occurrence'`: the AU
     detection benchmark (F1), on the labels `cached_videos` gives for that target. `pretrain_dir`: where the pretrained
@@ -335,10 +336,11 @@ def evaluate_stage(cache_dir, data, out, preset: str = 'tiny', methods: str = ''
     always train everything; `encoder_lr` > 0: a pretrained frame encoder's rate as a fraction of the rest's (else the
     preset's, 1). `lr_grid`: comma-separated fine-tuning learning rates, one chosen per method and fold on
     `val_subjects` (> 0; else the preset's) of its training subjects (`aufacial.evaluation.validation_split`), by the mean
-    score over the label seeds `lr_seeds` (comma-separated; else the preset's, 0)."""
+    score over the label seeds `lr_seeds` (comma-separated; else the preset's, 0). `no_curve`: skip the preset's
+    label-fraction curve."""
     from aufacial.evaluation import run_protocol, save_report, table_markdown
     cfg = eval_config(preset, pi_recipe, pretrain_epochs, **eval_overrides(methods, seeds, pi_epochs, freeze, lr_grid, val_subjects, lr_seeds,
-                                                                                   encoder_lr))
+                                                                                   encoder_lr, no_curve))
     cfg = cfg.replace(folds=folds_for(data, cfg.folds, folds), sparse=cfg.sparse.replace(target=_check_target(target)))
     vids = cached_videos(cache_dir, data, target=target)
     pi = 'person_independent' in cfg.methods + cfg.curve_methods
@@ -409,13 +411,14 @@ def evaluate(
     val_subjects: int = 0,         # with --lr-grid: training subjects per fold held out to choose the rate (0: the preset's, 2)
     lr_seeds: str = '',            # with --lr-grid: comma-separated label seeds each rate is scored on, averaged (default 0)
     encoder_lr: float = 0.0,       # a pretrained frame encoder's fine-tuning rate, as a fraction of the head's (0: the preset's, 1)
+    no_curve: bool = False,        # skip the preset's label-fraction curve
 ):
     "k-fold, multi-seed evaluation of every method; tables, CSV/JSON and figures beside the run (resumable)."
     with _script_errors(evaluate):
         evaluate_stage(cache, data, out, preset, methods, seeds, unlabelled_cache=unlabelled_cache, unlabelled_data=unlabelled_data,
                        folds=folds, target=target, pretrain_dir=pretrain_dir, pi_recipe=pi_recipe, pi_epochs=pi_epochs,
                        pretrain_epochs=pretrain_epochs, freeze=freeze, lr_grid=lr_grid, val_subjects=val_subjects,
-                       lr_seeds=lr_seeds, encoder_lr=encoder_lr)
+                       lr_seeds=lr_seeds, encoder_lr=encoder_lr, no_curve=no_curve)
 
 # %% ../nbs/14_cli.ipynb #68acb650
 def _load_regressor(checkpoint):
@@ -560,14 +563,14 @@ def demo_note(preset: str, table) -> str:
 
 def demo_run(out='runs/demo', n_subjects: int = 6, n_frames: int = 240, seed: int = 0, preset: str = 'tiny',
              seeds: str = '', quiet: bool = True, n_unlabelled: int = 0, unlabelled_frames: int = 0, pi_recipe: str = 'face',
-             pi_epochs: int = 0, pretrain_epochs: int = 0) -> dict:
+             pi_epochs: int = 0, pretrain_epochs: int = 0, methods: str = '', no_curve: bool = False) -> dict:
     """Run every stage under `out` (data/, cache/, eval/, apply/; with `n_unlabelled` > 0 also unlabelled_data/ and
     unlabelled_cache/: extra stage-1-only subjects of `unlabelled_frames` frames, default `n_frames`) and return the
     summary (also in `out/demo.json`). `pi_recipe`, `pi_epochs`: person-independent pretraining; `pretrain_epochs`: every
-    pretrained method's epochs (`evaluate_stage`)."""
+    pretrained method's epochs; `methods` (comma-separated; '' keeps the preset's), `no_curve`: as `evaluate_stage`."""
     from aufacial.core import check_int
     cfg = eval_config(preset, pi_recipe, pretrain_epochs,       # bad arguments are refused before anything is written
-                      **eval_overrides(seeds=seeds, pi_epochs=pi_epochs))
+                      **eval_overrides(methods=methods, seeds=seeds, pi_epochs=pi_epochs, no_curve=no_curve))
     n_unlabelled = check_int('n_unlabelled', n_unlabelled, 0)
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     size = max(64, 2 * cfg.sparse.size)      # render at twice the crop size: the aligned face crop keeps its detail
@@ -580,10 +583,10 @@ def demo_run(out='runs/demo', n_subjects: int = 6, n_frames: int = 240, seed: in
         synth_stage(out / 'unlabelled_data', n_unlabelled, unlabelled_frames or n_frames, seed, size=size, first=n_subjects + 1)
         cache_stage(out / 'unlabelled_data', out / 'unlabelled_cache', size=cfg.sparse.size)
         unl = dict(unlabelled_cache=out / 'unlabelled_cache', unlabelled_data=out / 'unlabelled_data'); wall['unlabelled'] = time.time() - t
-    t = time.time(); res = evaluate_stage(out / 'cache', out / 'data', out / 'eval', preset, seeds=seeds, quiet=quiet, pi_recipe=pi_recipe,
-                                          pi_epochs=pi_epochs, pretrain_epochs=pretrain_epochs, **unl); wall['evaluate'] = time.time() - t
+    t = time.time(); res = evaluate_stage(out / 'cache', out / 'data', out / 'eval', preset, methods, seeds, quiet=quiet, pi_recipe=pi_recipe,
+                                          pi_epochs=pi_epochs, pretrain_epochs=pretrain_epochs, no_curve=no_curve, **unl); wall['evaluate'] = time.time() - t
     t = time.time()
-    m = 'temporal_contrastive' if 'temporal_contrastive' in cfg.methods else cfg.methods[0]
+    m = next((x for x in ('temporal_contrastive', 'person_independent') if x in cfg.methods), cfg.methods[0])   # apply a pretrained model
     r = res['runs']
     r = r[(r.method == m) & (r.fold == 0) & ((r.fraction - cfg.label_fraction).abs() < 1e-12)].sort_values('seed')
     ft = out / 'eval' / r.run_dir.iloc[0] / 'model.pth'
@@ -592,7 +595,7 @@ def demo_run(out='runs/demo', n_subjects: int = 6, n_frames: int = 240, seed: in
     csv = apply_video(vid, ft, out / 'apply' / f'{test_subject}_aus.csv', detector='mtcnn')
     wall['apply'] = time.time() - t
     from aufacial.evaluation import table_markdown
-    summary = dict(out=str(out), preset=preset, pi_recipe=pi_recipe, pi_epochs=pi_epochs, pretrain_epochs=pretrain_epochs, n_unlabelled=n_unlabelled, table=json.loads(res['table'].to_json(orient='index')),
+    summary = dict(out=str(out), preset=preset, methods=list(cfg.methods), curve=bool(cfg.curve_fractions), pi_recipe=pi_recipe, pi_epochs=pi_epochs, pretrain_epochs=pretrain_epochs, n_unlabelled=n_unlabelled, table=json.loads(res['table'].to_json(orient='index')),
                    wall_s={k: round(v, 1) for k, v in wall.items()},
                    total_s=round(time.time() - t0, 1), apply_csv=str(csv), model=str(ft))
     note = demo_note(preset, res['table'])
@@ -616,8 +619,10 @@ def demo(
     pi_recipe: str = 'face',   # person_independent pretraining: face (the paper's) | expression (the change of expression; see 09)
     pi_epochs: int = 0,        # person_independent pretraining epochs (0: --pretrain-epochs, else the preset's)
     pretrain_epochs: int = 0,  # pretraining epochs of every pretrained method (0: the preset's)
+    methods: str = '',         # comma-separated subset of scratch,temporal_contrastive,person_independent,supervised
+    no_curve: bool = False,    # skip the preset's label-fraction curve
 ):
     "The whole job on synthetic data: synthesise, cache, pretrain, fine-tune, evaluate, apply; prints the results table."
     with _script_errors(demo):
         demo_run(out, n_subjects, n_frames, seed, preset, seeds, n_unlabelled=n_unlabelled, unlabelled_frames=unlabelled_frames, pi_recipe=pi_recipe,
-                 pi_epochs=pi_epochs, pretrain_epochs=pretrain_epochs)
+                 pi_epochs=pi_epochs, pretrain_epochs=pretrain_epochs, methods=methods, no_curve=no_curve)

@@ -42,7 +42,8 @@ def test_help_of_every_script(tmp_path):
         assert r.returncode == 0, (name, r.stderr)
         assert 'usage' in r.stdout.lower(), name
         if name in ('pretrain', 'evaluate', 'demo'): assert '--pi-recipe' in r.stdout, (name, r.stdout)
-        if name in ('evaluate', 'demo'): assert '--pi-epochs' in r.stdout, (name, r.stdout)
+        if name in ('evaluate', 'demo'):
+            for opt in ('--pi-epochs', '--methods', '--no-curve'): assert opt in r.stdout, (name, opt, r.stdout)
 
 def test_stages_write_config_and_metrics(stages):
     d = stages
