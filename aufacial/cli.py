@@ -301,8 +301,8 @@ def eval_overrides(methods: str = '', seeds: str = '', pi_epochs: int = 0, freez
     ('' keeps the preset's), `pi_epochs` > 0, `freeze` ('' keeps the preset's), `lr_grid` (comma-separated fine-tuning
     learning rates to choose from on validation subjects), `val_subjects` > 0 and `lr_seeds` (comma-separated label seeds
     each rate is scored on, averaged), `encoder_lr` > 0 (a pretrained frame encoder's fine-tuning rate as a fraction of
-    the head's), `no_curve` (no label-fraction curve). A seed that is not an integer or a rate that is not a number is refused here,
-    naming it, before any stage writes."""
+    the head's), `no_curve` (no label-fraction curve). A seed that is not an integer or a rate that is not a number is
+    refused here, naming it, before any stage writes."""
     items = lambda s: [t.strip() for t in s.split(',') if t.strip()]
     kw = dict(pi_epochs=pi_epochs) if pi_epochs else {}
     if val_subjects: kw['val_subjects'] = val_subjects
@@ -595,7 +595,9 @@ def demo_run(out='runs/demo', n_subjects: int = 6, n_frames: int = 240, seed: in
     csv = apply_video(vid, ft, out / 'apply' / f'{test_subject}_aus.csv', detector='mtcnn')
     wall['apply'] = time.time() - t
     from aufacial.evaluation import table_markdown
-    summary = dict(out=str(out), preset=preset, methods=list(cfg.methods), curve=bool(cfg.curve_fractions), pi_recipe=pi_recipe, pi_epochs=pi_epochs, pretrain_epochs=pretrain_epochs, n_unlabelled=n_unlabelled, table=json.loads(res['table'].to_json(orient='index')),
+    summary = dict(out=str(out), preset=preset, methods=list(cfg.methods), curve=bool(cfg.curve_fractions), pi_recipe=pi_recipe,
+                   pi_epochs=pi_epochs, pretrain_epochs=pretrain_epochs, n_unlabelled=n_unlabelled,
+                   table=json.loads(res['table'].to_json(orient='index')),
                    wall_s={k: round(v, 1) for k, v in wall.items()},
                    total_s=round(time.time() - t0, 1), apply_csv=str(csv), model=str(ft))
     note = demo_note(preset, res['table'])
