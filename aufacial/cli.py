@@ -552,11 +552,10 @@ def demo_note(preset: str, table) -> str:
     """What a demo's results `table` (`run_protocol`'s, one row per method) can and cannot say: for the 'tiny' preset,
     a line saying that its scores are noise, with the fully supervised model's mean ICC (the ceiling), and which
     command gives numbers that mean something; '' for the other presets."""
-    if preset not in PRESETS: raise ValueError(f'preset must be one of {PRESETS}, got {preset!r}')
+    sp = eval_config(preset).sparse                    # refuses an unknown preset
     if preset != 'tiny': return ''
     sup = table['icc_mean'].get('supervised') if 'icc_mean' in table else None
     ceiling = '' if sup is None else f' (fully supervised: mean ICC {sup:.3f})'
-    sp = eval_config('tiny').sparse
     return (f"note: the 'tiny' preset ({sp.size} px crops, a tiny encoder, {sp.steps} fine-tuning steps) checks that every "
             f"stage runs and writes its outputs; its scores are noise{ceiling}. The README's --preset cpu command "
             "(about an hour on 2 CPU cores) gives numbers that mean something.")
