@@ -25,6 +25,7 @@ if any cell failed.
     python scripts/run_cells.py nbs/10_contrawarping.ipynb --flag cuda --check
     python scripts/run_cells.py nbs/10_contrawarping.ipynb nbs/11_mae_multitask.ipynb --flag cuda --budget 540 --out /tmp/out
     python scripts/run_cells.py nbs/13_evaluation.ipynb --ids 6d31cb52 --timeout 600
+    python scripts/run_cells.py --cells scripts/gpu_cells.txt --budget 540 --out /tmp/out   # the cells a file lists
     python scripts/run_cells.py --transplant /tmp/out/10_contrawarping.ipynb   # outputs back into nbs/, by cell id
 
 `--transplant` copies the outputs of cells whose id and source match from notebooks run elsewhere (a GPU machine)
@@ -63,11 +64,15 @@ def load_nb(path) -> dict:
 
 
 def save_nb(nb: dict, path):
-    "Write `nb` to `path` through a temporary file in the same folder and a rename, so no half-written notebook is left."
+    """Write `nb` to `path` through a temporary file in the same folder and a rename, so no half-written notebook is left;
+    the notebook keeps its permissions (a new one gets those `open` would give it)."""
     path = Path(path)
+    if path.exists(): mode = path.stat().st_mode & 0o7777
+    else: umask = os.umask(0); os.umask(umask); mode = 0o666 & ~umask
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
         with os.fdopen(fd, 'w') as f: json.dump(nb, f, indent=1, ensure_ascii=False); f.write('\n')
+        os.chmod(tmp, mode)                                  # mkstemp makes 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True); raise
@@ -250,6 +255,23 @@ def _print_outputs(outputs):
     sys.stdout.flush()
 
 
+def read_cell_list(path) -> list:
+    """[(notebook path, cell id)] in the order of a file of `notebook cell-id [what it is]` lines, `#` starting a
+    comment, notebook paths relative to the project root (as in `scripts/gpu_cells.txt`); a bad line raises
+    `NotebookError` naming the file and the line."""
+    path, out = Path(path), []
+    try: text = path.read_text()
+    except OSError as e: raise NotebookError(f'{path}: cannot read the cell list ({e.strerror})') from None
+    for i, line in enumerate(text.splitlines(), 1):
+        f = line.split('#')[0].split()
+        if not f: continue
+        if len(f) < 2 or not f[0].endswith('.ipynb'):
+            raise NotebookError(f'{path}, line {i}: expected "notebook.ipynb cell-id [what it is]", got {line.strip()!r}')
+        out.append((ROOT / f[0], f[1]))
+    if not out: raise NotebookError(f'{path}: no cells listed')
+    return out
+
+
 def run_cells(paths, ids=None, flag='cuda', timeout=600, budget=None, out=None, check=False, flags=FLAGS) -> int:
     "Run the chosen cells of each notebook in `paths` (see the module's docstring); returns the number of cells that failed."
     t_start, work = time.time(), []
@@ -315,6 +337,8 @@ def main(argv=None):
     ap.add_argument('notebooks', nargs='*')
     ap.add_argument('--flag', default='cuda', help='run every cell with this nbdev flag (default cuda), unless --ids')
     ap.add_argument('--ids', help='comma-separated cell ids to run instead')
+    ap.add_argument('--cells', metavar='FILE', help='run the cells a file lists (`notebook id` lines): notebooks in the '
+                    "order the file first names them, each notebook's cells in notebook order")
     ap.add_argument('--timeout', type=int, default=600, help='seconds per cell (default 600)')
     ap.add_argument('--budget', type=float, help='seconds for the whole run: a cell gets at most what is left')
     ap.add_argument('--out', help='also copy each notebook here after each cell that finishes')
@@ -326,6 +350,10 @@ def main(argv=None):
         spec = json.loads(Path(a._job).read_text()); run_job(spec['path'], spec['seq'], spec['status'], spec['out']); return 0
     try:
         if a.transplant: transplant(a.transplant); return 0
+        if a.cells:
+            if a.notebooks or a.ids: ap.error('--cells names the notebooks and the cells: give neither beside it')
+            listed = read_cell_list(a.cells)
+            a.notebooks, a.ids = list(dict.fromkeys(p for p, _ in listed)), ','.join(k for _, k in listed)
         if not a.notebooks: ap.error('name at least one notebook')
         ids = [s.strip() for s in a.ids.split(',') if s.strip()] if a.ids else None
         return 1 if run_cells(a.notebooks, ids, a.flag, a.timeout, a.budget, a.out, a.check) else 0

@@ -1,6 +1,6 @@
 """scripts/run_cells.py: running chosen slow/GPU cells alone, keeping their outputs, and the static set-up check that
 every GPU cell of the project passes before a GPU is spent on it."""
-import json, re, sys
+import json, re, stat, sys
 from pathlib import Path
 import pytest
 from conftest import ROOT, run_py
@@ -132,3 +132,31 @@ def test_every_gpu_cell_of_the_project_can_run_alone():
             if pl['unbound']: bad.append(f'{p.name}:{cid}: {pl["unbound"]}')
     assert n >= 10, f'only {n} cuda cells found'
     assert not bad, bad
+
+def test_cells_file_runs_the_cells_it_lists(tmp_path):
+    p = _nb(tmp_path, CELLS); p.chmod(0o640)
+    lst = tmp_path / 'cells.txt'
+    lst.write_text(f'# comment line\n{p}  slow0002   the square\n\n{p} slow0001  # sqrt\n')
+    assert rc.read_cell_list(lst) == [(p, 'slow0002'), (p, 'slow0001')]
+    r = run_py(str(SCRIPT), '--cells', str(lst), timeout=120)
+    assert r.returncode == 0 and '2 of 2 cells ran' in r.stdout, r.stdout + r.stderr
+    got = {c['id']: c.get('outputs') for c in json.loads(p.read_text())['cells']}
+    assert got['slow0001'][0]['text'] == ['4.0\n'] and got['slow0002'][0]['text'] == ['9\n'] and got['slow0003'] == []
+    assert stat.S_IMODE(p.stat().st_mode) == 0o640                      # saving keeps the notebook's permissions
+    r = run_py(str(SCRIPT), '--cells', str(lst), str(p), '--check')
+    assert r.returncode == 2 and 'give neither beside it' in r.stderr, r.stderr
+
+def test_bad_cells_file_is_named(tmp_path):
+    lst = tmp_path / 'cells.txt'
+    lst.write_text('nbs/13_evaluation.ipynb 6d31cb52\nslow0001\n')
+    with pytest.raises(rc.NotebookError, match=r'cells.txt, line 2: expected "notebook.ipynb cell-id'): rc.read_cell_list(lst)
+    lst.write_text('# nothing\n')
+    with pytest.raises(rc.NotebookError, match='cells.txt: no cells listed'): rc.read_cell_list(lst)
+    with pytest.raises(rc.NotebookError, match='missing.txt: cannot read the cell list'): rc.read_cell_list(tmp_path / 'missing.txt')
+
+def test_the_lease_list_names_cuda_cells():
+    "scripts/gpu_cells.txt, the cells a GPU lease runs (scripts/gpu_cells.sh): each is a `cuda` cell of its notebook."
+    listed = rc.read_cell_list(ROOT / 'scripts' / 'gpu_cells.txt')
+    assert len(listed) >= 5 and len(set(listed)) == len(listed)
+    for p, cid in listed:
+        assert cid in rc.chosen_ids(rc.load_nb(p), flag='cuda'), f'{p.name}:{cid} is not a cuda cell'
