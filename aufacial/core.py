@@ -155,6 +155,11 @@ def evaluating(model: torch.nn.Module, device=None):
 # %% ../nbs/00_core.ipynb #e23bd679
 _UMASK = os.umask(0); os.umask(_UMASK)  # read once: the process umask, for files made with mkstemp
 
+def _final_mode(path: Path) -> int:
+    "Permissions for a file written to `path` as open() would leave it: those of the file it replaces, else 0o666 & ~umask."
+    try: return path.stat().st_mode & 0o7777
+    except FileNotFoundError: return 0o666 & ~_UMASK
+
 @contextlib.contextmanager
 def atomic_write(path, mode: str = 'wb', **kwargs):
     "Open a temporary file beside `path` for writing; on success it replaces `path` atomically, on error it is removed."
@@ -165,7 +170,7 @@ def atomic_write(path, mode: str = 'wb', **kwargs):
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
             f.flush(); os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the permissions open() would
+        os.chmod(tmp, _final_mode(path))  # mkstemp makes 0600; give the file the permissions open() would
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
@@ -180,7 +185,7 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.chmod(tmp, _final_mode(path))
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)

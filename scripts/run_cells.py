@@ -64,18 +64,10 @@ def load_nb(path) -> dict:
 
 
 def save_nb(nb: dict, path):
-    """Write `nb` to `path` through a temporary file in the same folder and a rename, so no half-written notebook is left;
-    the notebook keeps its permissions (a new one gets those `open` would give it)."""
-    path = Path(path)
-    if path.exists(): mode = path.stat().st_mode & 0o7777
-    else: umask = os.umask(0); os.umask(umask); mode = 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w') as f: json.dump(nb, f, indent=1, ensure_ascii=False); f.write('\n')
-        os.chmod(tmp, mode)                                  # mkstemp makes 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
+    """Write `nb` to `path` with `aufacial.core.atomic_write` (a temporary file, then a rename, keeping the notebook's
+    permissions), so no half-written notebook is left."""
+    from aufacial.core import atomic_write
+    with atomic_write(path, 'w') as f: json.dump(nb, f, indent=1, ensure_ascii=False); f.write('\n')
 
 
 def source(cell) -> str: return ''.join(cell.get('source', ''))
