@@ -16,8 +16,9 @@ built for *its* Python, and the working tree may only be so large. This script w
    freeze` listing works too) and minus the project itself, which travels as source.
 
 It then downloads each remaining one, with `--no-deps`, as a wheel for the target's Python and platform, and `--dest`
-(default `.whl/`, which git ignores) is replaced by a folder of exactly those wheels. `scripts/gpu_cells.sh` installs
-on the GPU machine the carried wheels whose distribution is missing there, and runs the cells.
+(default `.whl/`, which git ignores) is replaced by a folder of exactly those wheels. On the GPU machine,
+`scripts/gpu_cells.sh` runs `device_wheels.py --install SITE`, which installs the carried wheels whose distribution is
+missing there, and then runs the cells.
 
     python scripts/device_wheels.py --list          # the distributions and their versions; nothing downloaded
     python scripts/device_wheels.py                 # -> .whl/*.whl, and the total size
@@ -39,6 +40,26 @@ _SCRIPT = re.compile(r"scripts/(\w+\.py)")
 def norm(name: str) -> str:
     "A distribution name as PEP 503 compares them: lower case, runs of `-`, `_` and `.` as one `-`."
     return re.sub(r'[-_.]+', '-', name).lower()
+
+
+def wheel_dist(path) -> str:
+    "The normalised distribution name of a wheel file: the part of its name before the first `-`."
+    return norm(Path(path).name.split('-')[0])
+
+
+def install_missing(wheels, site) -> list:
+    """Install into `site` (pip `--target`, no index, no dependencies) those of `wheels` whose distribution this Python
+    does not have; returns those it installed. This is the step `scripts/gpu_cells.sh` runs on the GPU machine."""
+    from importlib.metadata import version, PackageNotFoundError
+    def have(name):
+        try: version(name); return True
+        except PackageNotFoundError: return False
+    missing = [str(w) for w in wheels if not have(wheel_dist(w))]
+    print(f'{len(wheels) - len(missing)} of {len(wheels)} carried wheels already installed; installing {len(missing)} into {site}')
+    if missing:
+        subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '--no-index', '--no-deps', '--no-compile',
+                        '--no-cache-dir', '--upgrade', '--target', str(site), *missing], check=True)
+    return missing
 
 
 def read_have(path) -> set:
@@ -116,7 +137,7 @@ def download(reqs: dict, dest, python_version='3.12', platforms=PLATFORMS) -> li
                python_version, '--implementation', 'cp', '-d', str(tmp)] + [f'--platform={p}' for p in platforms]
         r = subprocess.run(cmd + [f'{d}=={v}' for d, v in reqs.items()], capture_output=True, text=True)
         if r.returncode: raise SystemExit(f'error: pip download failed:\n{r.stdout[-1500:]}\n{r.stderr[-1500:]}')
-        missing = {norm(d) for d in reqs} - {norm(p.name.split('-')[0]) for p in tmp.glob('*.whl')}
+        missing = {norm(d) for d in reqs} - {wheel_dist(p) for p in tmp.glob('*.whl')}
         if missing: raise SystemExit(f'error: pip download gave no wheel for {", ".join(sorted(missing))}')
         if dest.exists(): shutil.rmtree(dest)
         os.replace(tmp, dest)
@@ -131,7 +152,12 @@ def main(argv=None):
     ap.add_argument('--dest', default=str(ROOT / '.whl'), help='folder for the wheels (default .whl/)')
     ap.add_argument('--python-version', default='3.12', help="the target's Python (default 3.12)")
     ap.add_argument('--list', action='store_true', help='print what would be downloaded, download nothing')
+    ap.add_argument('--install', metavar='SITE', help="on the target: install the wheels of --dest it lacks into SITE")
     a = ap.parse_args(argv)
+    if a.install:
+        wheels = sorted(Path(a.dest).glob('*.whl'))
+        if not wheels: raise SystemExit(f'error: no wheels in {a.dest}: run this script without --install first, and carry them')
+        install_missing(wheels, a.install); return 0
     try: cells = rc.read_cell_list(a.cells)
     except rc.NotebookError as e: raise SystemExit(f'error: {e}')
     reqs = needed(imported_distributions(cell_imports(cells)), read_have(a.have))

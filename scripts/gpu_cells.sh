@@ -11,19 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python3}; SITE=${SITE:-/tmp/site}; BUDGET=${BUDGET:-540}; OUT=${OUT:-/tmp/gpu_cells}
 WHEELS=${WHEELS:-.whl}; CELLS=${CELLS:-scripts/gpu_cells.txt}
-compgen -G "$WHEELS/*.whl" >/dev/null || { echo "error: no wheels in $WHEELS/: run scripts/device_wheels.py first and carry $WHEELS"; exit 2; }
-"$PY" - "$SITE" "$WHEELS"/*.whl <<'PYEOF'
-import sys, re, subprocess, importlib.metadata as md
-site, wheels = sys.argv[1], sys.argv[2:]
-def have(name):
-    try: md.version(name); return True
-    except md.PackageNotFoundError: return False
-missing = [w for w in wheels if not have(re.sub(r'[-_.]+', '-', w.split('/')[-1].split('-')[0]).lower())]
-print(f'{len(wheels) - len(missing)} of {len(wheels)} carried wheels already installed; installing {len(missing)} into {site}')
-if missing:
-    subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '--no-index', '--no-deps', '--no-compile',
-                    '--no-cache-dir', '--upgrade', '--target', site, *missing], check=True)
-PYEOF
+"$PY" scripts/device_wheels.py --install "$SITE" --dest "$WHEELS"
 export PYTHONPATH="$SITE:$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 "$PY" - <<'PYEOF'

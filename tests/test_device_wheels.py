@@ -33,3 +33,9 @@ def test_the_lease_cells_imports():
     lines = dw.cell_imports(dw.rc.read_cell_list(dw.CELLS))
     assert {'import execnb.shell', 'import aufacial.evaluation', 'import aufacial.sparse'} <= set(lines), lines
     assert lines == sorted(set(lines))
+
+def test_install_skips_what_the_python_has(tmp_path):
+    assert dw.wheel_dist('x/Stack_Data-0.6.3-py3-none-any.whl') == 'stack-data'
+    have = [tmp_path / 'pytest-8.0.0-py3-none-any.whl', tmp_path / 'PyYAML-6.0-cp312-cp312-manylinux_2_17_x86_64.whl']
+    assert dw.install_missing(have, tmp_path / 'site') == []               # both installed here: pip is not called
+    assert not (tmp_path / 'site').exists()
